@@ -1,0 +1,229 @@
+"""`freshindex`: one Typer app for the whole system.
+
+Every option falls back to the `FRESHINDEX_*` environment variable of the same setting
+(see `schemas.settings.Settings`); `freshindex up` writes the local stack's addresses to
+`$FRESHINDEX_HOME/stack.env`, which every other command reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from schemas.settings import Settings, home_dir
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+log = logging.getLogger("freshindex.cli")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")]
+
+
+def _settings() -> Settings:
+    return Settings.load()
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    return typer.Exit(code)
+
+
+@app.callback()
+def main(verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Log at DEBUG level.")] = False) -> None:
+    """freshindex keeps a product index fresh: feeds -> Kafka -> workers -> Triton -> index."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+@app.command()
+def up(as_json: JsonOpt = False) -> None:
+    """Start the local stack (Tansu broker, tritonserver with the model, LanceDB folder) and create the topics."""
+    from infra import stack
+
+    try:
+        info = stack.up(home_dir())
+        stack.ensure_topics(_settings())
+    except stack.StackError as e:
+        raise _fail(str(e)) from e
+    if as_json:
+        typer.echo(json.dumps({"home": str(info.home), **info.env}))
+        return
+    typer.echo(f"stack up in {info.home}")
+    for key, value in info.env.items():
+        typer.echo(f"  {key}={value}")
+    typer.echo(f"(written to {info.home / 'stack.env'}; `freshindex down` stops it)")
+
+
+@app.command()
+def down() -> None:
+    """Stop the local stack started by `freshindex up`."""
+    from infra import stack
+
+    stopped = stack.down(home_dir())
+    typer.echo(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}")
+
+
+@app.command()
+def publish(
+    feed: Annotated[Path, typer.Argument(help="Catalog feed: .jsonl or .csv, one product per row.", exists=True, dir_okay=False)],
+    as_json: JsonOpt = False,
+    fail_on_reject: Annotated[bool, typer.Option(help="Exit with status 2 when any row was rejected.")] = False,
+) -> None:
+    """Validate, clean and chunk a catalog feed and publish it to Kafka; report every rejected row."""
+    from infra.stack import StackError, ensure_topics
+    from ingest.errors import IngestError
+    from ingest.producer import KafkaSink
+    from ingest.publish import chunker_for, publish_feed
+
+    settings = _settings()
+    try:
+        ensure_topics(settings)
+        with KafkaSink(settings) as sink:
+            summary = publish_feed(feed, sink, chunker_for(settings))
+    except (IngestError, StackError) as e:
+        raise _fail(str(e)) from e
+    if as_json:
+        typer.echo(json.dumps(summary.as_dict()))
+    else:
+        _print_summary(summary.as_dict())
+    if fail_on_reject and summary.rejected:
+        raise typer.Exit(2)
+
+
+def _print_summary(s: dict[str, Any]) -> None:
+    typer.echo(
+        f"{s['source']}: {s['products']} products, {s['chunks']} chunks, {s['deletions']} deletions, "
+        f"{len(s['rejected'])} rejected ({s['seconds']:.2f}s)"
+    )
+    for r in s["rejected"]:
+        typer.echo(f"  rejected line {r['line']}" + (f" (id {r['id']})" if r["id"] else "") + f": {r['reason']}")
+
+
+@app.command()
+def worker() -> None:
+    """Run an index worker (Faust) until SIGTERM/SIGINT; metrics on FRESHINDEX_METRICS_PORT."""
+    from infra.stack import StackError, check_services, ensure_topics
+    from workers.app import run_worker
+
+    settings = _settings()
+    try:
+        check_services(settings)
+        ensure_topics(settings)
+    except StackError as e:
+        raise _fail(str(e)) from e
+    logging.getLogger("freshindex").setLevel(settings.worker_log_level.upper())
+    sys.argv = [sys.argv[0], "worker"]  # Faust's Worker parses argv
+    run_worker(settings)
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="What to search for.")],
+    k: Annotated[int, typer.Option("-k", min=1, max=1000, help="Number of results.")] = 10,
+    filters: Annotated[
+        list[str] | None, typer.Option("--filter", help="FIELD=VALUE (or != < <= > >=); repeatable, ANDed.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Hybrid BM25 + vector search over the live index."""
+    from workers.errors import WorkerError
+    from workers.search import parse_filter
+    from workers.search import search as run_search
+
+    try:
+        parsed = [parse_filter(f) for f in filters or []]
+        hits = asyncio.run(run_search(_settings(), query, k=k, filters=parsed))
+    except (ValueError, WorkerError) as e:
+        raise _fail(str(e)) from e
+    if as_json:
+        rows = [{"chunk_id": h.chunk_id, "product_id": h.product_id, "score": h.score, "text": h.text, **h.fields} for h in hits]
+        typer.echo(json.dumps(rows, default=str))
+        return
+    if not hits:
+        typer.echo("no results")
+    for rank, h in enumerate(hits, start=1):
+        price = f"{h.fields.get('price_text')} {h.fields.get('currency') or ''}".strip() if h.fields.get("price_text") else "-"
+        typer.echo(f"{rank:>2}. [{h.score:.4f}] {h.product_id}  {h.fields.get('title')}  ({price}, {h.fields.get('availability') or '-'})")
+        typer.echo(f"      {h.fields.get('section')}: {_snippet(h.text)}")
+
+
+def _snippet(text: str, width: int = 110) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+@app.command()
+def status(as_json: JsonOpt = False) -> None:
+    """Consumer lag per partition, index size, freshness and dead letters."""
+    from kafka.errors import KafkaError
+
+    from workers.ops import status as ops_status
+
+    settings = _settings()
+    try:
+        report = ops_status(settings)
+    except (KafkaError, TimeoutError) as e:
+        raise _fail(f"Kafka broker at {settings.kafka_bootstrap_servers}: {e}") from e
+    if as_json:
+        typer.echo(json.dumps(report, default=str))
+        return
+    _print_status(report)
+
+
+def _print_status(r: dict[str, Any]) -> None:
+    typer.echo(f"topic {r['topic']} @ {r['broker']}, group {r['consumer_group']}")
+    typer.echo("  partition  committed  high-watermark  lag")
+    for p in r["partitions"]:
+        typer.echo(f"  {p['partition']:>9}  {p['committed'] if p['committed'] is not None else '-':>9}  {p['high_watermark']:>14}  {p['lag']:>3}")
+    typer.echo(f"  total lag: {r['total_lag']}")
+    idx = r["index"]
+    typer.echo(f"index {idx['backend']}:{idx['name']}: {idx['rows']} chunks" + (f" ({idx['note']})" if "note" in idx else ""))
+    f = r["freshness"]
+    if f["chunks"]:
+        typer.echo(f"freshness (last {f['window_s']:.0f}s, {f['chunks']} chunks): p50 {f['p50_s']}s, p99 {f['p99_s']}s, max {f['max_s']}s")
+    else:
+        typer.echo(f"freshness: no chunks written in the last {f['window_s']:.0f}s")
+    d = r["dead_letters"]
+    typer.echo(f"dead letters on {d['topic']}: {d['total']}")
+    for letter in d["recent"]:
+        where = f"{letter['source']} line {letter['line']}" if letter.get("line") else f"{letter['topic']}[{letter['partition']}]@{letter['offset']}"
+        typer.echo(f"  {letter['stage']}/{letter['error_type']} {where}: {letter['message'][:160]}")
+
+
+@app.command("dead-letters")
+def dead_letters_cmd(
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="How many of the latest to show.")] = 20,
+    as_json: JsonOpt = False,
+) -> None:
+    """The latest dead letters with their reason, coordinates and payload."""
+    from workers.ops import dead_letters
+
+    total, letters = dead_letters(_settings(), limit=limit)
+    if as_json:
+        typer.echo(json.dumps({"total": total, "dead_letters": [d.model_dump(mode="json") for d in letters]}))
+        return
+    typer.echo(f"{total} dead letters; latest {len(letters)}:")
+    for d in letters:
+        typer.echo(f"- {d.published_at:%Y-%m-%d %H:%M:%S} {d.stage}/{d.error_type}: {d.message}")
+        typer.echo(f"  at {d.source or d.topic} " + (f"line {d.line}" if d.line else f"partition {d.partition} offset {d.offset}") + f", key {d.key}")
+        typer.echo(f"  payload: {_snippet(d.payload, 200)}")
+
+
+@app.command()
+def demo(
+    keep_running: Annotated[bool, typer.Option(help="Leave the stack and worker running at the end.")] = False,
+) -> None:
+    """The main job (`make run`): stack up, worker, publish the sample catalog and its updates, search, status."""
+    from infra.demo import run_demo
+
+    raise typer.Exit(run_demo(keep_running=keep_running))
+
+
+if __name__ == "__main__":
+    app()

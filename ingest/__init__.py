@@ -1,0 +1,4 @@
+"""Everything before Kafka: sources (feeds), the prepare chain (clean, chunk) and the producer.
+
+Imports `schemas`, never `workers`.
+"""

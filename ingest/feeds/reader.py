@@ -1,0 +1,167 @@
+"""Read catalog feeds (JSONL, CSV) row by row into validated, cleaned records.
+
+Rows use the `ProductRecord` field names. A row with a truthy `deleted` field is a deletion
+(only `id` is needed). CSV rows carry attributes as a JSON object in an `attributes` column
+and/or as `attributes.<name>` columns. Every row yields exactly one item: `Accepted`,
+`Deleted` or `Rejected` (with its 1-based line number and the reason), so nothing is dropped
+silently.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from ingest.errors import FeedError, RowRejected
+from ingest.prepare.clean import clean_line, clean_text
+from schemas.models import Availability, ProductRecord
+
+_TRUE = {"1", "true", "yes", "y", "deleted"}
+_LINE_FIELDS = ("title", "brand", "category")
+_AVAILABILITY = {a.value.lower(): a.value for a in Availability} | {
+    "in stock": "InStock",
+    "instock": "InStock",
+    "available": "InStock",
+    "out of stock": "OutOfStock",
+    "sold out": "SoldOut",
+    "preorder": "PreOrder",
+    "pre-order": "PreOrder",
+    "backorder": "BackOrder",
+    "limited": "LimitedAvailability",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Accepted:
+    line: int
+    record: ProductRecord
+
+
+@dataclass(frozen=True, kw_only=True)
+class Deleted:
+    line: int
+    product_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Rejected:
+    line: int
+    reason: str
+    raw: str
+    product_id: str | None = None
+
+
+FeedItem = Accepted | Deleted | Rejected
+
+
+def read_feed(path: Path, *, source: str | None = None) -> Iterator[FeedItem]:
+    """Every row of a `.jsonl`/`.ndjson` or `.csv` feed, validated."""
+    if not path.is_file():
+        raise FeedError(f"feed file not found: {path}")
+    source = source or f"feed:{path.name}"
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson", ".json"):
+        rows = _jsonl_rows(path)
+    elif suffix == ".csv":
+        rows = _csv_rows(path)
+    else:
+        raise FeedError(f"unknown feed format {suffix!r} for {path}: use .jsonl or .csv")
+    for line, raw, row in rows:
+        yield _item(line, raw, row, source)
+
+
+def _jsonl_rows(path: Path) -> Iterator[tuple[int, str, dict[str, Any] | str]]:
+    with path.open("rb") as handle:
+        for line, data in enumerate(handle, start=1):
+            raw = data.decode("utf-8", errors="replace").strip()
+            if not raw:
+                continue
+            try:
+                row = json.loads(data.decode("utf-8"))
+            except UnicodeDecodeError:
+                yield line, raw, "row is not valid UTF-8"
+                continue
+            except json.JSONDecodeError as e:
+                yield line, raw, f"invalid JSON: {e.msg} at column {e.colno}"
+                continue
+            yield line, raw, row if isinstance(row, dict) else "row is not a JSON object"
+
+
+def _csv_rows(path: Path) -> Iterator[tuple[int, str, dict[str, Any] | str]]:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise FeedError(f"{path} is not UTF-8 text: {e}") from e
+    reader = csv.DictReader(text.splitlines(keepends=True))
+    if not reader.fieldnames or "id" not in reader.fieldnames:
+        raise FeedError(f"{path}: CSV header must name at least an 'id' column")
+    for row in reader:
+        raw = json.dumps(row, ensure_ascii=False)
+        if None in row:
+            yield reader.line_num, raw, "row has more fields than the header"
+            continue
+        yield reader.line_num, raw, _csv_row(row)
+
+
+def _csv_row(row: dict[str, str]) -> dict[str, Any] | str:
+    out: dict[str, Any] = {k: v for k, v in row.items() if v != "" and not k.startswith("attributes.")}
+    attributes: dict[str, Any] = {}
+    if out.get("attributes"):
+        try:
+            attributes = json.loads(out["attributes"])
+        except json.JSONDecodeError as e:
+            return f"attributes column is not a JSON object: {e.msg}"
+    attributes |= {k.removeprefix("attributes."): v for k, v in row.items() if k.startswith("attributes.") and v}
+    if attributes:
+        out["attributes"] = attributes
+    return out
+
+
+def _item(line: int, raw: str, row: dict[str, Any] | str, source: str) -> FeedItem:
+    if isinstance(row, str):
+        return Rejected(line=line, reason=row, raw=raw)
+    product_id = str(row["id"]).strip() if row.get("id") not in (None, "") else None
+    try:
+        if str(row.get("deleted", "")).strip().lower() in _TRUE:
+            if product_id is None:
+                raise RowRejected("deletion row has no id")
+            return Deleted(line=line, product_id=product_id)
+        return Accepted(line=line, record=to_record(row, source))
+    except RowRejected as e:
+        return Rejected(line=line, reason=str(e), raw=raw, product_id=product_id)
+
+
+def to_record(row: dict[str, Any], source: str) -> ProductRecord:
+    """Validate and clean one row; raises `RowRejected` with a readable reason."""
+    fields = {k: v for k, v in row.items() if k != "deleted"}
+    fields.setdefault("source", source)
+    for key in _LINE_FIELDS:
+        if isinstance(fields.get(key), str):
+            fields[key] = clean_line(fields[key]) or None
+    if isinstance(fields.get("description"), str):
+        fields["description"] = clean_text(fields["description"])
+    if isinstance(fields.get("attributes"), dict):
+        fields["attributes"] = {clean_line(str(k)): clean_line(str(v)) for k, v in fields["attributes"].items()}
+    if isinstance(fields.get("availability"), str):
+        value = fields["availability"].strip().removeprefix("https://schema.org/").removeprefix("http://schema.org/")
+        fields["availability"] = _AVAILABILITY.get(value.lower(), value)
+    if isinstance(fields.get("currency"), str):
+        fields["currency"] = fields["currency"].strip().upper()
+    try:
+        return ProductRecord.model_validate(fields)
+    except ValidationError as e:
+        raise RowRejected(_reason(e)) from e
+
+
+def _reason(error: ValidationError) -> str:
+    parts = []
+    for err in error.errors(include_url=False):
+        where = ".".join(str(p) for p in err["loc"]) or "row"
+        parts.append(f"{where}: {err['msg']}" + (f" (got {err['input']!r})" if err["type"] != "missing" else ""))
+    return "; ".join(parts)

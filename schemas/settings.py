@@ -1,0 +1,106 @@
+"""One typed, frozen settings object for every part of freshindex.
+
+Every field is read from an environment variable `FRESHINDEX_<FIELD>` (e.g.
+`FRESHINDEX_KAFKA_BOOTSTRAP_SERVERS`), and from `$FRESHINDEX_HOME/stack.env`, which
+`freshindex up` writes with the addresses of the local stack. Real environment variables win
+over that file, so the same code points at a Kafka cluster and GPU Triton by configuration.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def home_dir() -> Path:
+    """Folder for the local stack's state, logs and the default LanceDB index."""
+    return Path(os.environ.get("FRESHINDEX_HOME", ".freshindex")).resolve()
+
+
+class Settings(BaseSettings):
+    """freshindex configuration (environment prefix `FRESHINDEX_`)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="FRESHINDEX_", frozen=True, extra="ignore", use_attribute_docstrings=True
+    )
+
+    # broker
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    """Kafka bootstrap servers, comma-separated host:port."""
+    chunks_topic: str = "freshindex.chunks"
+    """Topic of chunks and product deletions, keyed by product id."""
+    dead_letter_topic: str = "freshindex.dead-letters"
+    """Topic of records that could not be processed."""
+    topic_partitions: int = Field(default=4, ge=1, le=1024)
+    """Partitions of the chunks topic when freshindex creates it."""
+    topic_replication: int = Field(default=1, ge=1, le=5)
+    """Replication factor when freshindex creates topics (3 on a production cluster)."""
+    producer_compression: Literal["gzip", "none"] = "gzip"
+    """Producer compression codec."""
+    consumer_group: str = "freshindex-indexer"
+    """Consumer group (and Faust app id) of the index workers."""
+
+    # embedding
+    triton_url: str = "127.0.0.1:8001"
+    """Triton gRPC address host:port."""
+    triton_http_url: str = "127.0.0.1:8000"
+    """Triton HTTP address host:port (health checks, statistics)."""
+    triton_model: str = "minilm"
+    """Name of the embedding model in Triton's model repository."""
+    embedding_dim: int = Field(default=384, ge=1, le=8192)
+    """Dimension of the model's embeddings."""
+    query_prefix: str = ""
+    """Text put before a search query before embedding (E5: `query: `; MiniLM: none)."""
+    passage_prefix: str = ""
+    """Text put before a chunk before embedding (E5: `passage: `; MiniLM: none)."""
+    tokenizer_path: Path | None = None
+    """tokenizer.json of the embedding model; default: the bundled all-MiniLM-L6-v2."""
+    embed_request_rows: int = Field(default=32, ge=1, le=4096)
+    """Rows per Triton request; a batch is split into requests of this size."""
+    embed_concurrency: int = Field(default=2, ge=1, le=64)
+    """Triton requests in flight per worker."""
+    embed_max_retries: int = Field(default=5, ge=0, le=100)
+    """Retries of a Triton request on transient errors (unavailable, timeout)."""
+    embed_timeout_s: float = Field(default=120.0, gt=0)
+    """Timeout of one Triton request."""
+
+    # index
+    index_backend: Literal["lancedb"] = "lancedb"
+    """Vector index implementation."""
+    lancedb_uri: str = Field(default_factory=lambda: str(home_dir() / "lancedb"))
+    """LanceDB folder (or object-store URI)."""
+    index_name: str = "products"
+    """Table (collection) holding the chunks."""
+    weaviate_url: str | None = None
+    """Weaviate URL for the scale-out backend (tests that need it skip without it)."""
+    weaviate_api_key: SecretStr | None = None
+    """Weaviate API key."""
+
+    # worker
+    batch_size: int = Field(default=64, ge=1, le=10_000)
+    """Chunks taken from the stream per batch."""
+    batch_within_s: float = Field(default=1.0, gt=0, le=60)
+    """Longest wait to fill a batch, in seconds."""
+    skip_unchanged: bool = True
+    """Skip embedding for chunks whose content hash is already in the index."""
+    metrics_port: int = Field(default=9108, ge=0, le=65535)
+    """Port of the worker's Prometheus /metrics (0: don't serve)."""
+    metrics_host: str = "127.0.0.1"
+    """Address the worker's /metrics listens on (0.0.0.0 in a container)."""
+    worker_log_level: str = "info"
+    """Worker log level."""
+
+    # chunking
+    chunk_max_tokens: int = Field(default=256, ge=16, le=8192)
+    """Most tokens in a chunk, special tokens and passage prefix included."""
+    chunk_overlap_tokens: int = Field(default=32, ge=0, le=1024)
+    """Tokens of the previous description chunk repeated at the start of the next."""
+
+    @classmethod
+    def load(cls) -> Settings:
+        """Read the environment, then the local stack's env file (environment wins)."""
+        return cls(_env_file=home_dir() / "stack.env")  # type: ignore[call-arg]

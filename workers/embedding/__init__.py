@@ -1,0 +1,1 @@
+"""Embedding clients: the `Embedder` interface and its Triton implementation."""

@@ -1,0 +1,219 @@
+"""LanceDB backend of `VectorIndex`: an embedded index in a folder (or object store).
+
+Why LanceDB as the embedded default (measured in shared/notes/local-services.md): it runs in
+process with no server, has native BM25 full-text and hybrid search, upserts by key
+(`merge_insert`), deletes by SQL predicate in milliseconds, and a second process can read while
+the worker writes. Rows are keyed by the chunk id (uuid5), so writes are idempotent.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import lancedb
+import numpy as np
+import pyarrow as pa
+from lancedb.index import FTS
+from lancedb.rerankers import RRFReranker
+
+from workers.errors import VectorIndexError
+from workers.index.base import FILTERABLE, Filter, Hit, Row, Stored, VectorIndex
+
+log = logging.getLogger("freshindex.index")
+
+_OPS = {"=", "!=", "<", "<=", ">", ">="}
+_NUMERIC = {"price"}
+_IN_CHUNK = 500
+
+
+def _schema(dim: int) -> pa.Schema:
+    ts = pa.timestamp("us", tz="UTC")
+    text_fields = ["product_id", "text", "section", "content_hash", "record_hash", "title", "source", "url"]
+    text_fields += ["brand", "category", "price_text", "currency", "availability", "attributes"]
+    return pa.schema(
+        [
+            pa.field("id", pa.string(), nullable=False),
+            *(pa.field(name, pa.string()) for name in text_fields),
+            pa.field("chunk_index", pa.int32()),
+            pa.field("chunk_count", pa.int32()),
+            pa.field("token_count", pa.int32()),
+            pa.field("price", pa.float64()),
+            pa.field("updated_at", ts),
+            pa.field("published_at", ts),
+            pa.field("indexed_at", ts),
+            pa.field("vector", pa.list_(pa.float32(), dim)),
+        ]
+    )
+
+
+def quote(value: str) -> str:
+    """A SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def where_clause(filters: list[Filter]) -> str | None:
+    """SQL predicate of metadata filters; raises ValueError on an unknown field or operator."""
+    parts = []
+    for f in filters:
+        if f.field not in FILTERABLE:
+            raise ValueError(f"cannot filter on {f.field!r}: filterable fields are {', '.join(FILTERABLE)}")
+        if f.op not in _OPS:
+            raise ValueError(f"unknown operator {f.op!r}: use one of {' '.join(sorted(_OPS))}")
+        if f.field in _NUMERIC:
+            try:
+                value = repr(float(f.value))
+            except ValueError as e:
+                raise ValueError(f"{f.field} needs a number, got {f.value!r}") from e
+        else:
+            value = quote(f.value)
+        parts.append(f"{f.field} {f.op} {value}")
+    return " AND ".join(parts) or None
+
+
+def _in(column: str, values: list[str]) -> str:
+    return f"{column} IN ({', '.join(quote(v) for v in values)})"
+
+
+def _batches(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class LanceIndex(VectorIndex):
+    """Chunks in one LanceDB table."""
+
+    def __init__(self, uri: str, table: str, dim: int, *, create: bool = True) -> None:
+        self.dim = dim
+        self.schema = _schema(dim)
+        try:
+            self._db = lancedb.connect(uri)
+            if not create and table not in self._db.list_tables().tables:
+                raise VectorIndexError(
+                    f"index {table!r} does not exist in {uri}: nothing has been indexed yet (is a worker running?)"
+                )
+            self._table = self._open_or_create(table)
+        except (OSError, ValueError, RuntimeError) as e:
+            raise VectorIndexError(f"LanceDB at {uri} (table {table!r}) cannot be opened: {e}") from e
+
+    def _open_or_create(self, name: str) -> Any:
+        table = self._db.create_table(name, schema=self.schema, exist_ok=True)
+        width = table.schema.field("vector").type.list_size
+        if width != self.dim:
+            raise VectorIndexError(f"table {name!r} holds {width}-d vectors, settings say {self.dim}")
+        if not any(i.index_type == "FTS" for i in table.list_indices()):
+            table.create_index("text", config=FTS(), replace=True)
+        return table
+
+    def lookup(self, chunk_ids: list[str]) -> dict[str, Stored]:
+        out: dict[str, Stored] = {}
+        for ids in _batches(chunk_ids, _IN_CHUNK):
+            rows = (
+                self._table.search()
+                .where(_in("id", ids))
+                .select(["id", "content_hash", "record_hash", "vector"])
+                .limit(len(ids))
+                .to_arrow()
+                .to_pylist()
+            )
+            for r in rows:
+                vector = np.asarray(r["vector"], dtype=np.float32)
+                out[r["id"]] = Stored(chunk_id=r["id"], content_hash=r["content_hash"], record_hash=r["record_hash"], vector=vector)
+        return out
+
+    def upsert(self, rows: list[Row]) -> None:
+        if not rows:
+            return
+        data = pa.Table.from_pylist([self._to_row(r) for r in rows], schema=self.schema)
+        try:
+            self._table.merge_insert("id").when_matched_update_all().when_not_matched_insert_all().execute(data)
+        except (OSError, ValueError, RuntimeError) as e:
+            raise VectorIndexError(f"upsert of {len(rows)} rows failed: {e}") from e
+
+    def _to_row(self, row: Row) -> dict[str, Any]:
+        c, p = row.chunk, row.chunk.product
+        if row.vector.shape != (self.dim,):
+            raise VectorIndexError(f"vector of {c.chunk_id} has shape {row.vector.shape}, index wants ({self.dim},)")
+        return {
+            "id": c.chunk_id,
+            "product_id": c.product_id,
+            "chunk_index": c.chunk_index,
+            "chunk_count": c.chunk_count,
+            "text": c.text,
+            "section": c.section,
+            "token_count": c.token_count,
+            "content_hash": c.content_hash,
+            "record_hash": c.metadata_hash(),
+            "title": p.title,
+            "source": p.source,
+            "url": p.url,
+            "brand": p.brand,
+            "category": p.category,
+            "price": float(p.price) if p.price is not None else None,
+            "price_text": str(p.price) if p.price is not None else None,
+            "currency": p.currency,
+            "availability": p.availability.value if p.availability else None,
+            "attributes": json.dumps(p.attributes, sort_keys=True, ensure_ascii=False),
+            "updated_at": p.updated_at,
+            "published_at": c.published_at,
+            "indexed_at": row.indexed_at,
+            "vector": row.vector.astype(np.float32),
+        }
+
+    def truncate_products(self, keep_below: dict[str, int]) -> int:
+        deleted = 0
+        for group in _batches(sorted(keep_below.items()), 200):
+            predicate = " OR ".join(f"(product_id = {quote(p)} AND chunk_index >= {n})" for p, n in group)
+            stale = self._table.count_rows(predicate)
+            if stale:
+                self._table.delete(predicate)
+                deleted += stale
+        return deleted
+
+    def search(self, text: str, vector: np.ndarray, *, k: int, filters: list[Filter]) -> list[Hit]:
+        query = self._table.search(query_type="hybrid").vector(vector.astype(np.float32)).text(text)
+        where = where_clause(filters)
+        if where:
+            query = query.where(where, prefilter=True)
+        rows = query.limit(k).rerank(RRFReranker()).to_list()
+        return [self._hit(r) for r in rows[:k]]
+
+    @staticmethod
+    def _hit(row: dict[str, Any]) -> Hit:
+        hidden = {"vector", "id", "product_id", "text", "_relevance_score", "_score", "_distance", "record_hash"}
+        fields = {k: v for k, v in row.items() if k not in hidden}
+        fields["attributes"] = json.loads(fields.get("attributes") or "{}")
+        return Hit(
+            chunk_id=row["id"],
+            product_id=row["product_id"],
+            score=float(row.get("_relevance_score", 0.0)),
+            text=row["text"],
+            fields=fields,
+        )
+
+    def count(self) -> int:
+        return int(self._table.count_rows())
+
+    def freshness(self, since: datetime) -> list[float]:
+        stamp = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+        rows = (
+            self._table.search()
+            .where(f"indexed_at >= arrow_cast('{stamp}', 'Timestamp(Microsecond, Some(\"UTC\"))')")
+            .select(["published_at", "indexed_at"])
+            .limit(1_000_000)
+            .to_arrow()
+        )
+        published = rows.column("published_at").to_pylist()
+        indexed = rows.column("indexed_at").to_pylist()
+        return [(i - p).total_seconds() for p, i in zip(published, indexed, strict=True)]
+
+    def snapshot(self) -> dict[str, tuple[str, str, int]]:
+        rows = self._table.to_arrow().select(["id", "product_id", "content_hash", "chunk_index"]).to_pylist()
+        return {r["id"]: (r["product_id"], r["content_hash"], r["chunk_index"]) for r in rows}
+
+    def maintain(self) -> None:
+        """Compact small files, fold new rows into the indices, drop versions older than 10 min."""
+        self._table.optimize(cleanup_older_than=timedelta(minutes=10))

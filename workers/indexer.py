@@ -1,0 +1,122 @@
+"""Apply one batch of chunk-topic messages to the index: change check, embed, write, delete.
+
+Framework-free (the Faust agent in `workers.app` drives it), so it is unit-tested with in-process
+fakes of `Embedder` and `VectorIndex`, and integration-tested against Triton and LanceDB.
+
+For each chunk the index is asked what it holds under the chunk id:
+  - same content and metadata hash: nothing to do (re-publishing an unchanged catalog costs
+    no embedding and no write);
+  - same content hash, other metadata (a price change): rewritten with the stored vector;
+  - otherwise: embedded through Triton and written.
+Then each touched product loses its chunks beyond its new chunk count (0 for a deletion).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+
+from schemas.models import Chunk, DeadLetter
+from workers import metrics
+from workers.batch import RawMessage, dead_letter, fold
+from workers.embedding.base import Embedder
+from workers.errors import EmbeddingRejected
+from workers.index.base import Row, VectorIndex
+
+log = logging.getLogger("freshindex.worker")
+
+
+@dataclass(kw_only=True)
+class BatchResult:
+    """What one batch did."""
+
+    consumed: int = 0
+    embedded: int = 0
+    skipped: int = 0
+    metadata_only: int = 0
+    written: int = 0
+    deleted: int = 0
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+
+
+class BatchIndexer:
+    """Processes batches of raw messages against an index and an embedder."""
+
+    def __init__(
+        self, index: VectorIndex, embedder: Embedder, *, skip_unchanged: bool = True, passage_prefix: str = ""
+    ) -> None:
+        self.index = index
+        self.embedder = embedder
+        self.skip_unchanged = skip_unchanged
+        self.passage_prefix = passage_prefix
+
+    async def process(self, messages: list[RawMessage]) -> BatchResult:
+        """Apply the batch; raises EmbeddingUnavailable / VectorIndexError for the caller to retry."""
+        started = time.perf_counter()
+        plan = fold(messages)
+        result = BatchResult(consumed=plan.consumed, dead_letters=list(plan.dead_letters))
+        chunks = list(plan.upserts.values())
+        stored = await asyncio.to_thread(self.index.lookup, [c.chunk_id for c in chunks]) if chunks else {}
+        reuse: dict[str, np.ndarray] = {}
+        to_embed: list[Chunk] = []
+        for chunk in chunks:
+            have = stored.get(chunk.chunk_id)
+            if have and self.skip_unchanged and have.record_hash == chunk.metadata_hash():
+                result.skipped += 1
+            elif have and self.skip_unchanged and have.content_hash == chunk.content_hash:
+                reuse[chunk.chunk_id] = have.vector
+            else:
+                to_embed.append(chunk)
+        vectors, rejected = await self._embed(to_embed, plan.origins)
+        result.dead_letters += rejected
+        indexed_at = datetime.now(UTC)
+        rows = [Row(chunk=c, vector=v, indexed_at=indexed_at) for c, v in vectors]
+        rows += [Row(chunk=plan.upserts[i], vector=v, indexed_at=indexed_at) for i, v in reuse.items()]
+        await asyncio.to_thread(self.index.upsert, rows)
+        result.deleted = await asyncio.to_thread(self.index.truncate_products, plan.keep_below)
+        result.embedded, result.metadata_only, result.written = len(vectors), len(reuse), len(rows)
+        self._observe(result, chunks, indexed_at, time.perf_counter() - started)
+        return result
+
+    async def _embed(
+        self, chunks: list[Chunk], origins: dict[str, RawMessage]
+    ) -> tuple[list[tuple[Chunk, np.ndarray]], list[DeadLetter]]:
+        """Vectors of `chunks`; if Triton rejects a request, find the rows it rejects one by one."""
+        if not chunks:
+            return [], []
+        try:
+            vectors = await self.embedder.embed([self.passage_prefix + c.text for c in chunks])
+            return list(zip(chunks, vectors, strict=True)), []
+        except EmbeddingRejected:
+            if len(chunks) == 1:
+                raise
+        good: list[tuple[Chunk, np.ndarray]] = []
+        letters: list[DeadLetter] = []
+        for chunk in chunks:
+            try:
+                good += (await self._embed([chunk], origins))[0]
+            except EmbeddingRejected as e:
+                log.error("embedding rejected chunk %s of product %s: %s", chunk.chunk_id, chunk.product_id, e)
+                letters.append(dead_letter(origins[chunk.chunk_id], e, "embed"))
+        return good, letters
+
+    @staticmethod
+    def _observe(result: BatchResult, chunks: list[Chunk], indexed_at: datetime, seconds: float) -> None:
+        metrics.CONSUMED.inc(result.consumed)
+        metrics.BATCH_SIZE.observe(result.consumed)
+        metrics.BATCH_SECONDS.observe(seconds)
+        metrics.EMBEDDED.inc(result.embedded)
+        metrics.SKIPPED_UNCHANGED.inc(result.skipped)
+        metrics.METADATA_ONLY.inc(result.metadata_only)
+        metrics.WRITTEN.inc(result.written)
+        metrics.DELETED.inc(result.deleted)
+        for letter in result.dead_letters:
+            metrics.DEAD_LETTERED.labels(stage=letter.stage).inc()
+        for chunk in chunks:
+            metrics.FRESHNESS.observe(max(0.0, (indexed_at - chunk.published_at).total_seconds()))
+
