@@ -24,6 +24,16 @@ log = logging.getLogger("freshindex.cli")
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")]
 
 
+class _KafkaCloseRace(logging.Filter):
+    """kafka-python 3.0.12 logs a traceback when a consumer closes while its socket is being read
+    ("'NoneType' object has no attribute 'recv'" on a closed transport). It is harmless: drop
+    exactly that record, keep every other kafka error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not (isinstance(error, AttributeError) and "'recv'" in str(error) and "(closed)" in record.getMessage())
+
+
 def _settings() -> Settings:
     return Settings.load()
 
@@ -39,6 +49,7 @@ def main(verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Log at D
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("kafka.net.transport").addFilter(_KafkaCloseRace())
 
 
 @app.command()

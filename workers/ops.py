@@ -151,3 +151,16 @@ def status(settings: Settings, *, window: timedelta = timedelta(minutes=15)) -> 
         report["index"] = {"backend": settings.index_backend, "name": settings.index_name, "rows": 0, "note": str(e)}
         report["freshness"] = {"window_s": window.total_seconds(), **freshness_summary([])}
     return report
+
+
+def wait_until_caught_up(settings: Settings, *, timeout_s: float = 600, poll_s: float = 0.5) -> list[PartitionLag]:
+    """Block until the worker group has committed everything published so far (lag 0)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        lag = consumer_lag(settings)
+        if lag and sum(p.lag for p in lag) == 0:
+            return lag
+        if time.monotonic() > deadline:
+            behind = ", ".join(f"[{p.partition}] {p.lag}" for p in lag if p.lag)
+            raise TimeoutError(f"consumer group {settings.consumer_group} still behind after {timeout_s}s: {behind}")
+        time.sleep(poll_s)

@@ -1,0 +1,104 @@
+"""The main job behind `make run` / `freshindex demo`, on the embedded stack.
+
+1. start the stack (Tansu, tritonserver, LanceDB folder) and one index worker;
+2. publish the bundled sample catalog (data/sample/catalog.jsonl), wait until it is indexed;
+3. publish the updates feed (price changes, rewrites, a shrink, deletions, new and invalid rows);
+4. print searches for data/sample/queries.txt and the status; stop everything (or keep it running).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import typer
+
+from infra import stack
+from infra.cli import _print_status, _print_summary, _snippet
+from ingest.producer import KafkaSink
+from ingest.publish import chunker_for, publish_feed
+from schemas.settings import Settings, home_dir
+from workers.ops import status, wait_until_caught_up
+from workers.search import search
+
+SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample"
+
+
+def start_worker(home: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """An index worker in its own process, logging to home/logs/worker.log."""
+    (home / "logs").mkdir(parents=True, exist_ok=True)
+    log = home / "logs" / "worker.log"
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "infra.cli", "worker"], env=env, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def stop_worker(proc: subprocess.Popen[bytes], timeout_s: float = 20) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def _step(text: str) -> None:
+    typer.secho(f"\n== {text}", bold=True)
+
+
+def _publish_and_wait(settings: Settings, feed: Path) -> None:
+    with KafkaSink(settings) as sink:
+        summary = publish_feed(feed, sink, chunker_for(settings))
+    _print_summary(summary.as_dict())
+    started = time.monotonic()
+    wait_until_caught_up(settings, timeout_s=900)
+    typer.echo(f"indexed: worker caught up {time.monotonic() - started:.1f}s after the publish finished")
+
+
+def _searches(settings: Settings) -> None:
+    queries = [q.strip() for q in (SAMPLE / "queries.txt").read_text().splitlines() if q.strip()]
+    for query in queries:
+        typer.secho(f'\nsearch "{query}"', fg=typer.colors.CYAN)
+        for rank, hit in enumerate(asyncio.run(search(settings, query, k=3)), start=1):
+            f = hit.fields
+            typer.echo(f"  {rank}. {hit.product_id} {f['title']} ({f.get('price_text')} {f.get('currency')}, {f.get('availability')})")
+            typer.echo(f"     {_snippet(hit.text, 100)}")
+
+
+def run_demo(*, keep_running: bool = False) -> int:
+    home = home_dir()
+    _step("starting the local stack (Tansu broker, tritonserver + all-MiniLM-L6-v2, LanceDB)")
+    info = stack.up(home)
+    for key, value in info.env.items():
+        typer.echo(f"  {key}={value}")
+    env = {**os.environ, **info.env, "FRESHINDEX_HOME": str(home), "FRESHINDEX_METRICS_PORT": str(stack.free_port())}
+    os.environ.update(env)
+    settings = Settings.load()
+    stack.ensure_topics(settings)
+    worker = start_worker(home, env)
+    typer.echo(f"  worker pid {worker.pid}, metrics http://127.0.0.1:{env['FRESHINDEX_METRICS_PORT']}/metrics, log {home / 'logs' / 'worker.log'}")
+    try:
+        _step("publishing the sample catalog")
+        _publish_and_wait(settings, SAMPLE / "catalog.jsonl")
+        _step("publishing updates (price changes, rewrites, a shrink, deletions, new and invalid rows)")
+        _publish_and_wait(settings, SAMPLE / "updates.jsonl")
+        _step("searching the live index")
+        _searches(settings)
+        _step("status")
+        _print_status(status(settings))
+    finally:
+        if keep_running:
+            typer.echo(f"\nstill running: worker pid {worker.pid}; stop with `kill {worker.pid}; freshindex down`")
+        else:
+            _step("stopping")
+            stop_worker(worker)
+            typer.echo(f"stopped: worker, {', '.join(stack.down(home))}")
+    return 0
