@@ -1,0 +1,1 @@
+"""freshindex infrastructure: the local stack (Tansu broker, tritonserver) and the CLI."""
