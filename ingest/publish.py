@@ -53,7 +53,13 @@ def publish_items(items: Iterable[FeedItem], sink: MessageSink, chunker: Chunker
     for item in items:
         published_at = utcnow()
         if isinstance(item, Accepted):
-            chunks = chunker.chunk(item.record, published_at)
+            try:
+                chunks = chunker.chunk(item.record, published_at)
+            except ValueError as e:
+                item = Rejected(line=item.line, reason=f"cannot chunk: {e}", raw=item.record.model_dump_json(), product_id=item.record.id)
+                sink.send_dead_letter(_dead_letter(item, source))
+                summary.rejected.append(item)
+                continue
             for chunk in chunks:
                 sink.send(chunk)
             summary.products += 1

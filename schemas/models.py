@@ -14,7 +14,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 
 SCHEMA_VERSION = 1
 """Version of the message format. A consumer dead-letters messages of a version it does not know."""
@@ -156,6 +156,14 @@ class Chunk(_Frozen):
     def _chunk_id_is_uuid(cls, value: str) -> str:
         uuid.UUID(value)
         return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Chunk:
+        if self.chunk_index >= self.chunk_count:
+            raise ValueError(f"chunk_index {self.chunk_index} is not below chunk_count {self.chunk_count}")
+        if self.chunk_id != chunk_id(self.product_id, self.chunk_index):
+            raise ValueError("chunk_id is not uuid5(product_id, chunk_index): a foreign id would duplicate index rows")
+        return self
 
     def metadata_hash(self) -> str:
         """Hash of everything the index stores for this chunk except its timestamps."""

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -81,7 +81,7 @@ class Settings(BaseSettings):
     """Weaviate API key."""
 
     # worker
-    batch_size: int = Field(default=64, ge=1, le=10_000)
+    batch_size: int = Field(default=256, ge=1, le=10_000)
     """Chunks taken from the stream per batch."""
     batch_within_s: float = Field(default=1.0, gt=0, le=60)
     """Longest wait to fill a batch, in seconds."""
@@ -95,10 +95,16 @@ class Settings(BaseSettings):
     """Worker log level."""
 
     # chunking
-    chunk_max_tokens: int = Field(default=256, ge=16, le=8192)
+    chunk_max_tokens: int = Field(default=256, ge=32, le=8192)
     """Most tokens in a chunk, special tokens and passage prefix included."""
     chunk_overlap_tokens: int = Field(default=32, ge=0, le=1024)
     """Tokens of the previous description chunk repeated at the start of the next."""
+
+    @model_validator(mode="after")
+    def _overlap_fits(self) -> Settings:
+        if self.chunk_overlap_tokens >= self.chunk_max_tokens // 2:
+            raise ValueError("chunk_overlap_tokens must be less than half of chunk_max_tokens")
+        return self
 
     @classmethod
     def load(cls) -> Settings:

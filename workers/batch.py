@@ -55,7 +55,10 @@ def decode(msg: RawMessage) -> Chunk | ProductDeleted:
         if not key:
             raise MessageRejected("decode", "tombstone without a key: no product to delete")
         published = datetime.fromtimestamp(msg.timestamp, UTC) if msg.timestamp else datetime.now(UTC)
-        return ProductDeleted(product_id=key, published_at=published)
+        try:
+            return ProductDeleted(product_id=key, published_at=published)
+        except ValidationError as e:
+            raise MessageRejected("validate", f"tombstone key is not a valid product id: {_short(e)}") from e
     try:
         data = json.loads(msg.value)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:

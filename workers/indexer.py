@@ -92,17 +92,17 @@ class BatchIndexer:
         try:
             vectors = await self.embedder.embed([self.passage_prefix + c.text for c in chunks])
             return list(zip(chunks, vectors, strict=True)), []
-        except EmbeddingRejected:
+        except EmbeddingRejected as e:
             if len(chunks) == 1:
-                raise
+                chunk = chunks[0]
+                log.error("embedding rejected chunk %s of product %s: %s", chunk.chunk_id, chunk.product_id, e)
+                return [], [dead_letter(origins[chunk.chunk_id], e, "embed")]
         good: list[tuple[Chunk, np.ndarray]] = []
         letters: list[DeadLetter] = []
-        for chunk in chunks:
-            try:
-                good += (await self._embed([chunk], origins))[0]
-            except EmbeddingRejected as e:
-                log.error("embedding rejected chunk %s of product %s: %s", chunk.chunk_id, chunk.product_id, e)
-                letters.append(dead_letter(origins[chunk.chunk_id], e, "embed"))
+        for chunk in chunks:  # find the rows the model refuses, one by one
+            embedded, rejected = await self._embed([chunk], origins)
+            good += embedded
+            letters += rejected
         return good, letters
 
     @staticmethod

@@ -79,11 +79,11 @@ def read_feed(path: Path, *, source: str | None = None) -> Iterator[FeedItem]:
 def _jsonl_rows(path: Path) -> Iterator[tuple[int, str, dict[str, Any] | str]]:
     with path.open("rb") as handle:
         for line, data in enumerate(handle, start=1):
-            raw = data.decode("utf-8", errors="replace").strip()
+            raw = data.decode("utf-8", errors="replace").strip().lstrip("\ufeff")
             if not raw:
                 continue
             try:
-                row = json.loads(data.decode("utf-8"))
+                row = json.loads(data.decode("utf-8-sig" if line == 1 else "utf-8"))
             except UnicodeDecodeError:
                 yield line, raw, "row is not valid UTF-8"
                 continue
@@ -117,6 +117,8 @@ def _csv_row(row: dict[str, str]) -> dict[str, Any] | str:
             attributes = json.loads(out["attributes"])
         except json.JSONDecodeError as e:
             return f"attributes column is not a JSON object: {e.msg}"
+        if not isinstance(attributes, dict):
+            return f"attributes column is not a JSON object (got {type(attributes).__name__})"
     attributes |= {k.removeprefix("attributes."): v for k, v in row.items() if k.startswith("attributes.") and v}
     if attributes:
         out["attributes"] = attributes

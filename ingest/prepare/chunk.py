@@ -89,16 +89,21 @@ class Chunker:
         return [_Piece(text=t, section="overview") for t in self.tokens.split_to_fit(text, limit)]
 
     def _description(self, record: ProductRecord) -> list[_Piece]:
-        context = f"{record.title} (description):"
+        if not record.description.strip():
+            return []
+        context = f"{self._context_title(record.title)} (description):"
         room = self._budget - self._bare(context)
-        if room < 16:
-            raise ValueError(f"title of {record.id} leaves no room for text within the token limit")
         sentences = self._fitted_sentences(record.description, room)
         sizes = [self._bare(s) for s in sentences]
         return [
             _Piece(text=f"{context} {' '.join(group)}", section="description")
             for group in self._pack(sentences, sizes, room)
         ]
+
+    def _context_title(self, title: str) -> str:
+        """The title, cut so the context line takes at most half of a chunk's budget."""
+        limit = self._budget // 2 + self.tokens.special_tokens
+        return title if self.tokens.count(title) <= limit else self.tokens.split_to_fit(title, limit)[0]
 
     def _bare(self, text: str) -> int:
         return self.tokens.count(text) - self.tokens.special_tokens

@@ -45,10 +45,13 @@ class TokenCounter:
         pieces: list[str] = []
         start = 0
         while start < len(enc.ids):
-            end = min(start + budget, len(enc.ids))
-            end = self._word_boundary(enc.word_ids, start, end)
-            s, e = enc.offsets[start][0], enc.offsets[end - 1][1]
-            pieces.append(text[s:e].strip())
+            end = self._word_boundary(enc.word_ids, start, min(start + budget, len(enc.ids)))
+            piece = text[enc.offsets[start][0] : enc.offsets[end - 1][1]].strip()
+            # a word cut mid-way is tokenized afresh (no ## continuation) and may grow: re-count
+            while end > start + 1 and self.count(piece) > max_tokens:
+                end -= 1
+                piece = text[enc.offsets[start][0] : enc.offsets[end - 1][1]].strip()
+            pieces.append(piece)
             start = end
         return [p for p in pieces if p]
 

@@ -48,11 +48,17 @@ class TritonEmbedder:
         self._client = InferenceServerClient(url=settings.triton_url)
 
     async def embed(self, texts: list[str]) -> np.ndarray:
+        """Rows sorted by length before they are cut into requests, so each request pads little
+        (as sentence-transformers does in process); the result is in the order of `texts`."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        parts = [texts[i : i + self.rows] for i in range(0, len(texts), self.rows)]
-        vectors = await asyncio.gather(*(self._request(part) for part in parts))
-        return np.concatenate(vectors)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
+        ordered = [texts[i] for i in order]
+        parts = [ordered[i : i + self.rows] for i in range(0, len(ordered), self.rows)]
+        vectors = np.concatenate(await asyncio.gather(*(self._request(part) for part in parts)))
+        out = np.empty_like(vectors)
+        out[order] = vectors
+        return out
 
     async def _request(self, texts: list[str]) -> np.ndarray:
         for attempt in range(self.retries + 1):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -65,9 +66,12 @@ def where_clause(filters: list[Filter]) -> str | None:
             raise ValueError(f"unknown operator {f.op!r}: use one of {' '.join(sorted(_OPS))}")
         if f.field in _NUMERIC:
             try:
-                value = repr(float(f.value))
+                number = float(f.value)
             except ValueError as e:
                 raise ValueError(f"{f.field} needs a number, got {f.value!r}") from e
+            if not math.isfinite(number):
+                raise ValueError(f"{f.field} needs a finite number, got {f.value!r}")
+            value = repr(number)
         else:
             value = quote(f.value)
         parts.append(f"{f.field} {f.op} {value}")
@@ -100,7 +104,10 @@ class LanceIndex(VectorIndex):
             raise VectorIndexError(f"LanceDB at {uri} (table {table!r}) cannot be opened: {e}") from e
 
     def _open_or_create(self, name: str) -> Any:
-        table = self._db.create_table(name, schema=self.schema, exist_ok=True)
+        if name in self._db.list_tables().tables:
+            table = self._db.open_table(name)
+        else:
+            table = self._db.create_table(name, schema=self.schema, exist_ok=True)
         width = table.schema.field("vector").type.list_size
         if width != self.dim:
             raise VectorIndexError(f"table {name!r} holds {width}-d vectors, settings say {self.dim}")

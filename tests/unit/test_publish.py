@@ -1,0 +1,134 @@
+"""publish_items / publish_feed: the prepare chain into a MessageSink, with a summary."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from ingest.feeds.reader import Accepted, Deleted, FeedItem, Rejected, read_feed
+from ingest.prepare.chunk import Chunker
+from ingest.prepare.tokenizer import TokenCounter
+from ingest.publish import publish_feed, publish_items
+from schemas.models import Chunk, ProductDeleted
+from tests.unit.fakes import MemorySink, record
+
+MakeChunker = Callable[..., Chunker]
+SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample"
+LONG = " ".join(f"Sentence {i} explains how to plant bulbs in autumn." for i in range(30))
+
+
+def test_counts_products_chunks_and_deletions(chunker: MakeChunker) -> None:
+    sink = MemorySink()
+    items: list[FeedItem] = [
+        Accepted(line=1, record=record("A", description=LONG)),
+        Deleted(line=2, product_id="B"),
+        Accepted(line=3, record=record("C")),
+    ]
+    summary = publish_items(items, sink, chunker(64), source="feed:test.jsonl")
+    assert (summary.products, summary.deletions, summary.rejected) == (2, 1, [])
+    assert summary.chunks == len(sink.chunks)
+    assert sink.flushes == 1
+    kinds = [(type(m).__name__, m.product_id) for m in sink.messages]
+    a_count = sum(1 for k in kinds if k == ("Chunk", "A"))
+    assert a_count > 2
+    # all chunks of a product are sent together, in order, before the next item
+    assert kinds == [("Chunk", "A")] * a_count + [("ProductDeleted", "B")] + [("Chunk", "C")] * (
+        summary.chunks - a_count
+    )
+    for product_id in ("A", "C"):
+        chunks = [c for c in sink.chunks if c.product_id == product_id]
+        assert [c.chunk_index for c in chunks] == list(range(len(chunks)))
+        assert {c.chunk_count for c in chunks} == {len(chunks)}
+
+
+def test_every_message_carries_its_publication_time(chunker: MakeChunker) -> None:
+    sink = MemorySink()
+    publish_items(
+        [Accepted(line=1, record=record("A")), Deleted(line=2, product_id="B")],
+        sink,
+        chunker(64),
+        source="s",
+    )
+    assert all(m.published_at.tzinfo is not None for m in sink.messages)
+    assert isinstance(sink.messages[-1], ProductDeleted)
+
+
+def test_rejected_rows_become_feed_dead_letters(chunker: MakeChunker) -> None:
+    sink = MemorySink()
+    bad = Rejected(
+        line=7, reason="price: Input should be >= 0", raw='{"id": "X", "price": -1}', product_id="X"
+    )
+    summary = publish_items(
+        [Accepted(line=1, record=record("A")), bad], sink, chunker(64), source="feed:f.jsonl"
+    )
+    assert summary.rejected == [bad]
+    [letter] = sink.dead_letters
+    assert letter.stage == "feed"
+    assert letter.error_type == "RowRejected"
+    assert (letter.line, letter.key, letter.source) == (7, "X", "feed:f.jsonl")
+    assert letter.message == bad.reason
+    assert letter.payload == bad.raw
+    assert letter.topic is None and letter.offset is None
+    assert summary.as_dict()["rejected"] == [{"line": 7, "id": "X", "reason": bad.reason}]
+
+
+def test_nothing_to_publish_still_flushes(chunker: MakeChunker) -> None:
+    sink = MemorySink()
+    summary = publish_items([], sink, chunker(64), source="s")
+    assert (summary.products, summary.chunks, summary.deletions) == (0, 0, 0)
+    assert sink.flushes == 1 and sink.messages == []
+
+
+def test_publish_sample_updates_feed(chunker: MakeChunker) -> None:
+    # data/sample/README.md: 15 rows, 3 deletions, 2 invalid rows; the rest are products
+    sink = MemorySink()
+    summary = publish_feed(SAMPLE / "updates.jsonl", sink, chunker(256, 32))
+    assert (summary.products, summary.deletions, len(summary.rejected)) == (10, 3, 2)
+    assert summary.source == "feed:updates.jsonl"
+    assert len(sink.dead_letters) == 2
+    assert {d.line for d in sink.dead_letters} == {r.line for r in summary.rejected}
+    assert summary.chunks == len(sink.chunks) >= 10
+    deleted = {m.product_id for m in sink.messages if isinstance(m, ProductDeleted)}
+    rows = [json.loads(line) for line in (SAMPLE / "updates.jsonl").read_text().splitlines()]
+    assert deleted == {r["id"] for r in rows if r.get("deleted")}
+    as_dict = summary.as_dict()
+    assert json.loads(json.dumps(as_dict)) == as_dict
+
+
+def test_publish_sample_catalog_within_limits(chunker: MakeChunker, tokens: TokenCounter) -> None:
+    sink = MemorySink()
+    summary = publish_feed(SAMPLE / "catalog.jsonl", sink, chunker(256, 32))
+    assert (summary.products, summary.deletions, summary.rejected) == (150, 0, [])
+    assert summary.chunks > 150  # the long usage guides split into several chunks
+    assert max(tokens.count_many([c.text for c in sink.chunks])) <= 256
+    assert len({c.chunk_id for c in sink.chunks}) == summary.chunks
+
+
+def test_row_the_chunker_cannot_handle_does_not_abort_the_feed(
+    chunker: MakeChunker, tmp_path: Path
+) -> None:
+    path = tmp_path / "feed.jsonl"
+    long_title = " ".join(["Galvanised steel raised bed kit"] * 12)  # valid: under 1000 characters
+    rows = [
+        {"id": "A", "title": "Hose"},
+        {"id": "B", "title": long_title},
+        {"id": "C", "title": "Rake"},
+    ]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    assert all(isinstance(i, Accepted) for i in read_feed(path))
+    sink = MemorySink()
+    summary = publish_feed(path, sink, chunker(64))
+    assert summary.products + len(summary.rejected) == 3
+    assert {c.product_id for c in sink.chunks} >= {"A", "C"}
+
+
+def test_chunks_survive_the_wire(chunker: MakeChunker) -> None:
+    sink = MemorySink()
+    publish_items(
+        [Accepted(line=1, record=record("A", description=LONG))], sink, chunker(64), source="s"
+    )
+    for chunk in sink.chunks:
+        assert Chunk.model_validate_json(chunk.model_dump_json()) == chunk
