@@ -398,6 +398,9 @@ def _triton_env(server_dir: Path) -> dict[str, str]:
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env.setdefault("HF_HUB_OFFLINE", "1")
     env.setdefault("TRANSFORMERS_OFFLINE", "1")
+    # torch's OpenMP threads spin at barriers by default; on a box shared with the broker, the
+    # worker and the producers a preempted spinner wastes the other core. Passive waiting yields.
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     return env
 
 

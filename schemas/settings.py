@@ -81,9 +81,9 @@ class Settings(BaseSettings):
     """Weaviate API key."""
 
     # worker
-    batch_size: int = Field(default=256, ge=1, le=10_000)
+    batch_size: int = Field(default=512, ge=1, le=10_000)
     """Chunks taken from the stream per batch."""
-    batch_within_s: float = Field(default=1.0, gt=0, le=60)
+    batch_within_s: float = Field(default=0.5, gt=0, le=60)
     """Longest wait to fill a batch, in seconds."""
     skip_unchanged: bool = True
     """Skip embedding for chunks whose content hash is already in the index."""

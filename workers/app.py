@@ -158,9 +158,11 @@ def create_app(settings: Settings) -> faust.App:
             for event in events:
                 await stream.ack(event)
             log.info(
-                "batch: consumed=%d embedded=%d skipped=%d metadata_only=%d written=%d deleted=%d dead=%d",
+                "batch: consumed=%d embedded=%d skipped=%d metadata_only=%d written=%d deleted=%d dead=%d "
+                "lookup=%.2fs embed=%.2fs write=%.2fs",
                 result.consumed, result.embedded, result.skipped, result.metadata_only,
                 result.written, result.deleted, len(result.dead_letters),
+                result.lookup_s, result.embed_s, result.write_s,
             )
 
     @app.timer(interval=5.0)

@@ -42,6 +42,12 @@ class BatchResult:
     written: int = 0
     deleted: int = 0
     dead_letters: list[DeadLetter] = field(default_factory=list)
+    lookup_s: float = 0.0
+    """Seconds spent asking the index what it holds (the change check)."""
+    embed_s: float = 0.0
+    """Seconds spent embedding."""
+    write_s: float = 0.0
+    """Seconds spent writing and deleting in the index."""
 
 
 class BatchIndexer:
@@ -62,6 +68,7 @@ class BatchIndexer:
         result = BatchResult(consumed=plan.consumed, dead_letters=list(plan.dead_letters))
         chunks = list(plan.upserts.values())
         stored = await asyncio.to_thread(self.index.lookup, [c.chunk_id for c in chunks]) if chunks else {}
+        looked_up = time.perf_counter()
         reuse: dict[str, np.ndarray] = {}
         to_embed: list[Chunk] = []
         for chunk in chunks:
@@ -74,12 +81,15 @@ class BatchIndexer:
                 to_embed.append(chunk)
         vectors, rejected = await self._embed(to_embed, plan.origins)
         result.dead_letters += rejected
+        embedded = time.perf_counter()
         indexed_at = datetime.now(UTC)
         rows = [Row(chunk=c, vector=v, indexed_at=indexed_at) for c, v in vectors]
         rows += [Row(chunk=plan.upserts[i], vector=v, indexed_at=indexed_at) for i, v in reuse.items()]
         await asyncio.to_thread(self.index.upsert, rows)
         result.deleted = await asyncio.to_thread(self.index.truncate_products, plan.keep_below)
         result.embedded, result.metadata_only, result.written = len(vectors), len(reuse), len(rows)
+        result.lookup_s, result.embed_s = looked_up - started, embedded - looked_up
+        result.write_s = time.perf_counter() - embedded
         self._observe(result, chunks, indexed_at, time.perf_counter() - started)
         return result
 

@@ -39,6 +39,7 @@ def _consumer(settings: Settings, group: str | None) -> KafkaConsumer:
         fetch_max_bytes=1024 * 1024,
         max_partition_fetch_bytes=256 * 1024,
         request_timeout_ms=10_000,
+        fetch_max_wait_ms=50,  # a probe at the end of the log must not wait for data
     )
 
 

