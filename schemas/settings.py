@@ -59,9 +59,9 @@ class Settings(BaseSettings):
     """Text put before a chunk before embedding (E5: `passage: `; MiniLM: none)."""
     tokenizer_path: Path | None = None
     """tokenizer.json of the embedding model; default: the bundled all-MiniLM-L6-v2."""
-    embed_request_rows: int = Field(default=32, ge=1, le=4096)
-    """Rows per Triton request; a batch is split into requests of this size."""
-    embed_concurrency: int = Field(default=2, ge=1, le=64)
+    embed_request_rows: int = Field(default=16, ge=1, le=4096)
+    """Rows per Triton request (at most the model's max_batch_size); a batch is split into these."""
+    embed_concurrency: int = Field(default=4, ge=1, le=64)
     """Triton requests in flight per worker."""
     embed_max_retries: int = Field(default=5, ge=0, le=100)
     """Retries of a Triton request on transient errors (unavailable, timeout)."""
@@ -81,8 +81,10 @@ class Settings(BaseSettings):
     """Weaviate API key."""
 
     # worker
-    batch_size: int = Field(default=512, ge=1, le=10_000)
-    """Chunks taken from the stream per batch."""
+    batch_size: int = Field(default=2048, ge=1, le=10_000)
+    """Most chunks taken from the stream per batch. Batches only fill up under backlog, where big
+    ones keep Triton busiest (rows are length-sorted across the batch); a kill -9 replays at most
+    one batch."""
     batch_within_s: float = Field(default=0.5, gt=0, le=60)
     """Longest wait to fill a batch, in seconds."""
     skip_unchanged: bool = True

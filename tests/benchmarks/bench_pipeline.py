@@ -83,12 +83,36 @@ def in_process_rows_per_s(texts: list[str]) -> tuple[float, int]:
     return max(best, rate(best[1]))
 
 
+def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
+    """CPU seconds (user + system) so far of each named process and its children's threads."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for name, pid in pids.items():
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            out[name] = (int(fields[11]) + int(fields[12])) / tick
+        except (OSError, IndexError, ValueError):
+            out[name] = 0.0
+    return out
+
+
+def children(pid: int) -> list[int]:
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                kids.append(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    return kids
+
+
 def timed_publish(settings: Settings, feed: Path) -> tuple[int, float]:
     """Publish `feed`, wait until the worker committed everything; (chunks, seconds)."""
     started = time.perf_counter()
     with KafkaSink(settings) as sink:
         summary = publish_feed(feed, sink, chunker_for(settings))
-    wait_until_caught_up(settings, timeout_s=3600, poll_s=0.2)
+    wait_until_caught_up(settings, timeout_s=3600, poll_s=0.5)
     return summary.chunks, time.perf_counter() - started
 
 
@@ -146,9 +170,16 @@ def main() -> int:
         warm = write_feed(work / "warm.jsonl", synthetic_catalog(2, generation="w", seed=9))
         timed_publish(settings, warm)  # worker joined, Triton warm, index created
 
+        stubs = children(info.triton.pid)
+        pids = {f"triton model instance {i + 1}": pid for i, pid in enumerate(stubs)}
+        pids |= {"tritonserver": info.triton.pid, "worker": worker.proc.pid, "broker": info.broker.pid,
+                 "publisher (this process)": os.getpid()}
+        cpu_before = cpu_seconds(pids)
         chunks, first_s = timed_publish(settings, catalog)
+        cpu = {k: v - cpu_before[k] for k, v in cpu_seconds(pids).items()}
         e2e = chunks / first_s
         say(f"(b) end to end publish -> indexed: {chunks} chunks in {first_s:.1f}s = {e2e:.1f} chunks/s ({e2e / ceiling:.2f} of in-process)")
+        say(f"    CPU seconds in (b), of {2 * first_s:.0f} on {os.cpu_count()} cores: " + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items()))
 
         triton_before = triton_inference_count(settings)
         again, second_s = timed_publish(settings, catalog)

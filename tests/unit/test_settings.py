@@ -13,7 +13,7 @@ from schemas.topics import topic_specs
 
 def test_defaults_without_environment(clean_env: pytest.MonkeyPatch) -> None:
     settings = Settings()
-    assert settings.batch_size == 512  # documented in README.md
+    assert settings.batch_size == 2048  # documented in README.md
     assert settings.chunks_topic == "freshindex.chunks"
     assert settings.lancedb_uri == str(home_dir() / "lancedb")
 

