@@ -31,7 +31,11 @@ class _KafkaCloseRace(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else None
-        return not (isinstance(error, AttributeError) and "'recv'" in str(error) and "(closed)" in record.getMessage())
+        return not (
+            isinstance(error, AttributeError)
+            and "'recv'" in str(error)
+            and "(closed)" in record.getMessage()
+        )
 
 
 def _settings() -> Settings:
@@ -44,10 +48,13 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 
 
 @app.callback()
-def main(verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Log at DEBUG level.")] = False) -> None:
+def main(
+    verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Log at DEBUG level.")] = False,
+) -> None:
     """freshindex keeps a product index fresh: feeds -> Kafka -> workers -> Triton -> index."""
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("kafka.net.transport").addFilter(_KafkaCloseRace())
 
@@ -82,9 +89,16 @@ def down() -> None:
 
 @app.command()
 def publish(
-    feed: Annotated[Path, typer.Argument(help="Catalog feed: .jsonl or .csv, one product per row.", exists=True, dir_okay=False)],
+    feed: Annotated[
+        Path,
+        typer.Argument(
+            help="Catalog feed: .jsonl or .csv, one product per row.", exists=True, dir_okay=False
+        ),
+    ],
     as_json: JsonOpt = False,
-    fail_on_reject: Annotated[bool, typer.Option(help="Exit with status 2 when any row was rejected.")] = False,
+    fail_on_reject: Annotated[
+        bool, typer.Option(help="Exit with status 2 when any row was rejected.")
+    ] = False,
 ) -> None:
     """Validate, clean and chunk a catalog feed and publish it to Kafka; report every rejected row."""
     from infra.stack import StackError, ensure_topics
@@ -113,7 +127,11 @@ def _print_summary(s: dict[str, Any]) -> None:
         f"{len(s['rejected'])} rejected ({s['seconds']:.2f}s)"
     )
     for r in s["rejected"]:
-        typer.echo(f"  rejected line {r['line']}" + (f" (id {r['id']})" if r["id"] else "") + f": {r['reason']}")
+        typer.echo(
+            f"  rejected line {r['line']}"
+            + (f" (id {r['id']})" if r["id"] else "")
+            + f": {r['reason']}"
+        )
 
 
 @app.command()
@@ -138,7 +156,8 @@ def search(
     query: Annotated[str, typer.Argument(help="What to search for.")],
     k: Annotated[int, typer.Option("-k", min=1, max=1000, help="Number of results.")] = 10,
     filters: Annotated[
-        list[str] | None, typer.Option("--filter", help="FIELD=VALUE (or != < <= > >=); repeatable, ANDed.")
+        list[str] | None,
+        typer.Option("--filter", help="FIELD=VALUE (or != < <= > >=); repeatable, ANDed."),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -153,14 +172,30 @@ def search(
     except (ValueError, WorkerError) as e:
         raise _fail(str(e)) from e
     if as_json:
-        rows = [{"chunk_id": h.chunk_id, "product_id": h.product_id, "score": h.score, "text": h.text, **h.fields} for h in hits]
+        rows = [
+            {
+                "chunk_id": h.chunk_id,
+                "product_id": h.product_id,
+                "score": h.score,
+                "text": h.text,
+                **h.fields,
+            }
+            for h in hits
+        ]
         typer.echo(json.dumps(rows, default=str))
         return
     if not hits:
         typer.echo("no results")
     for rank, h in enumerate(hits, start=1):
-        price = f"{h.fields.get('price_text')} {h.fields.get('currency') or ''}".strip() if h.fields.get("price_text") else "-"
-        typer.echo(f"{rank:>2}. [{h.score:.4f}] {h.product_id}  {h.fields.get('title')}  ({price}, {h.fields.get('availability') or '-'})")
+        price = (
+            f"{h.fields.get('price_text')} {h.fields.get('currency') or ''}".strip()
+            if h.fields.get("price_text")
+            else "-"
+        )
+        typer.echo(
+            f"{rank:>2}. [{h.score:.4f}] {h.product_id}  {h.fields.get('title')}  "
+            f"({price}, {h.fields.get('availability') or '-'})"
+        )
         typer.echo(f"      {h.fields.get('section')}: {_snippet(h.text)}")
 
 
@@ -191,25 +226,40 @@ def _print_status(r: dict[str, Any]) -> None:
     typer.echo(f"topic {r['topic']} @ {r['broker']}, group {r['consumer_group']}")
     typer.echo("  partition  committed  high-watermark  lag")
     for p in r["partitions"]:
-        typer.echo(f"  {p['partition']:>9}  {p['committed'] if p['committed'] is not None else '-':>9}  {p['high_watermark']:>14}  {p['lag']:>3}")
+        committed = "-" if p["committed"] is None else p["committed"]
+        typer.echo(
+            f"  {p['partition']:>9}  {committed:>9}  {p['high_watermark']:>14}  {p['lag']:>3}"
+        )
     typer.echo(f"  total lag: {r['total_lag']}")
     idx = r["index"]
-    typer.echo(f"index {idx['backend']}:{idx['name']}: {idx['rows']} chunks" + (f" ({idx['note']})" if "note" in idx else ""))
+    typer.echo(
+        f"index {idx['backend']}:{idx['name']}: {idx['rows']} chunks"
+        + (f" ({idx['note']})" if "note" in idx else "")
+    )
     f = r["freshness"]
     if f["chunks"]:
-        typer.echo(f"freshness (last {f['window_s']:.0f}s, {f['chunks']} chunks): p50 {f['p50_s']}s, p99 {f['p99_s']}s, max {f['max_s']}s")
+        typer.echo(
+            f"freshness (last {f['window_s']:.0f}s, {f['chunks']} chunks): "
+            f"p50 {f['p50_s']}s, p99 {f['p99_s']}s, max {f['max_s']}s"
+        )
     else:
         typer.echo(f"freshness: no chunks written in the last {f['window_s']:.0f}s")
     d = r["dead_letters"]
     typer.echo(f"dead letters on {d['topic']}: {d['total']}")
     for letter in d["recent"]:
-        where = f"{letter['source']} line {letter['line']}" if letter.get("line") else f"{letter['topic']}[{letter['partition']}]@{letter['offset']}"
+        where = (
+            f"{letter['source']} line {letter['line']}"
+            if letter.get("line")
+            else f"{letter['topic']}[{letter['partition']}]@{letter['offset']}"
+        )
         typer.echo(f"  {letter['stage']}/{letter['error_type']} {where}: {letter['message'][:160]}")
 
 
 @app.command("dead-letters")
 def dead_letters_cmd(
-    limit: Annotated[int, typer.Option(min=1, max=10_000, help="How many of the latest to show.")] = 20,
+    limit: Annotated[
+        int, typer.Option(min=1, max=10_000, help="How many of the latest to show.")
+    ] = 20,
     as_json: JsonOpt = False,
 ) -> None:
     """The latest dead letters with their reason, coordinates and payload."""
@@ -217,18 +267,28 @@ def dead_letters_cmd(
 
     total, letters = dead_letters(_settings(), limit=limit)
     if as_json:
-        typer.echo(json.dumps({"total": total, "dead_letters": [d.model_dump(mode="json") for d in letters]}))
+        typer.echo(
+            json.dumps(
+                {"total": total, "dead_letters": [d.model_dump(mode="json") for d in letters]}
+            )
+        )
         return
     typer.echo(f"{total} dead letters; latest {len(letters)}:")
     for d in letters:
         typer.echo(f"- {d.published_at:%Y-%m-%d %H:%M:%S} {d.stage}/{d.error_type}: {d.message}")
-        typer.echo(f"  at {d.source or d.topic} " + (f"line {d.line}" if d.line else f"partition {d.partition} offset {d.offset}") + f", key {d.key}")
+        typer.echo(
+            f"  at {d.source or d.topic} "
+            + (f"line {d.line}" if d.line else f"partition {d.partition} offset {d.offset}")
+            + f", key {d.key}"
+        )
         typer.echo(f"  payload: {_snippet(d.payload, 200)}")
 
 
 @app.command()
 def demo(
-    keep_running: Annotated[bool, typer.Option(help="Leave the stack and worker running at the end.")] = False,
+    keep_running: Annotated[
+        bool, typer.Option(help="Leave the stack and worker running at the end.")
+    ] = False,
 ) -> None:
     """The main job (`make run`): stack up, worker, publish the sample catalog and its updates, search, status."""
     from infra.demo import run_demo

@@ -35,7 +35,10 @@ def start_worker(home: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
     log = home / "logs" / "worker.log"
     with log.open("ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "infra.cli", "worker"], env=env, stdout=out, stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "infra.cli", "worker"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
 
@@ -60,7 +63,9 @@ def _publish_and_wait(settings: Settings, feed: Path) -> None:
     _print_summary(summary.as_dict())
     started = time.monotonic()
     wait_until_caught_up(settings, timeout_s=900)
-    typer.echo(f"indexed: worker caught up {time.monotonic() - started:.1f}s after the publish finished")
+    typer.echo(
+        f"indexed: worker caught up {time.monotonic() - started:.1f}s after the publish finished"
+    )
 
 
 def _searches(settings: Settings) -> None:
@@ -69,7 +74,10 @@ def _searches(settings: Settings) -> None:
         typer.secho(f'\nsearch "{query}"', fg=typer.colors.CYAN)
         for rank, hit in enumerate(asyncio.run(search(settings, query, k=3)), start=1):
             f = hit.fields
-            typer.echo(f"  {rank}. {hit.product_id} {f['title']} ({f.get('price_text')} {f.get('currency')}, {f.get('availability')})")
+            typer.echo(
+                f"  {rank}. {hit.product_id} {f['title']} "
+                f"({f.get('price_text')} {f.get('currency')}, {f.get('availability')})"
+            )
             typer.echo(f"     {_snippet(hit.text, 100)}")
 
 
@@ -79,16 +87,26 @@ def run_demo(*, keep_running: bool = False) -> int:
     info = stack.up(home)
     for key, value in info.env.items():
         typer.echo(f"  {key}={value}")
-    env = {**os.environ, **info.env, "FRESHINDEX_HOME": str(home), "FRESHINDEX_METRICS_PORT": str(stack.free_port())}
+    env = {
+        **os.environ,
+        **info.env,
+        "FRESHINDEX_HOME": str(home),
+        "FRESHINDEX_METRICS_PORT": str(stack.free_port()),
+    }
     os.environ.update(env)
     settings = Settings.load()
     stack.ensure_topics(settings)
     worker = start_worker(home, env)
-    typer.echo(f"  worker pid {worker.pid}, metrics http://127.0.0.1:{env['FRESHINDEX_METRICS_PORT']}/metrics, log {home / 'logs' / 'worker.log'}")
+    typer.echo(
+        f"  worker pid {worker.pid}, metrics http://127.0.0.1:{env['FRESHINDEX_METRICS_PORT']}/metrics, "
+        f"log {home / 'logs' / 'worker.log'}"
+    )
     try:
         _step("publishing the sample catalog")
         _publish_and_wait(settings, SAMPLE / "catalog.jsonl")
-        _step("publishing updates (price changes, rewrites, a shrink, deletions, new and invalid rows)")
+        _step(
+            "publishing updates (price changes, rewrites, a shrink, deletions, new and invalid rows)"
+        )
         _publish_and_wait(settings, SAMPLE / "updates.jsonl")
         _step("searching the live index")
         _searches(settings)
@@ -96,7 +114,9 @@ def run_demo(*, keep_running: bool = False) -> int:
         _print_status(status(settings))
     finally:
         if keep_running:
-            typer.echo(f"\nstill running: worker pid {worker.pid}; stop with `kill {worker.pid}; freshindex down`")
+            typer.echo(
+                f"\nstill running: worker pid {worker.pid}; stop with `kill {worker.pid}; freshindex down`"
+            )
         else:
             _step("stopping")
             stop_worker(worker)

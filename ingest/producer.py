@@ -36,7 +36,9 @@ class KafkaSink:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        compression = None if settings.producer_compression == "none" else settings.producer_compression
+        compression = (
+            None if settings.producer_compression == "none" else settings.producer_compression
+        )
         try:
             self._producer = KafkaProducer(
                 bootstrap_servers=settings.kafka_bootstrap_servers.split(","),
@@ -49,7 +51,9 @@ class KafkaSink:
                 client_id="freshindex-publisher",
             )
         except KafkaError as e:
-            raise PublishError(f"Kafka broker at {settings.kafka_bootstrap_servers} is not reachable: {e}") from e
+            raise PublishError(
+                f"Kafka broker at {settings.kafka_bootstrap_servers} is not reachable: {e}"
+            ) from e
         self._failures: list[str] = []
         self.sent = 0
 

@@ -32,7 +32,9 @@ class PublishSummary:
             "products": self.products,
             "chunks": self.chunks,
             "deletions": self.deletions,
-            "rejected": [{"line": r.line, "id": r.product_id, "reason": r.reason} for r in self.rejected],
+            "rejected": [
+                {"line": r.line, "id": r.product_id, "reason": r.reason} for r in self.rejected
+            ],
             "seconds": round(self.seconds, 3),
         }
 
@@ -46,7 +48,9 @@ def chunker_for(settings: Settings) -> Chunker:
     )
 
 
-def publish_items(items: Iterable[FeedItem], sink: MessageSink, chunker: Chunker, *, source: str) -> PublishSummary:
+def publish_items(
+    items: Iterable[FeedItem], sink: MessageSink, chunker: Chunker, *, source: str
+) -> PublishSummary:
     """Prepare and send every item; rejected rows go to the dead-letter topic too."""
     summary = PublishSummary(source=source)
     started = time.perf_counter()
@@ -56,7 +60,12 @@ def publish_items(items: Iterable[FeedItem], sink: MessageSink, chunker: Chunker
             try:
                 chunks = chunker.chunk(item.record, published_at)
             except ValueError as e:
-                item = Rejected(line=item.line, reason=f"cannot chunk: {e}", raw=item.record.model_dump_json(), product_id=item.record.id)
+                item = Rejected(
+                    line=item.line,
+                    reason=f"cannot chunk: {e}",
+                    raw=item.record.model_dump_json(),
+                    product_id=item.record.id,
+                )
                 sink.send_dead_letter(_dead_letter(item, source))
                 summary.rejected.append(item)
                 continue

@@ -160,9 +160,13 @@ class Chunk(_Frozen):
     @model_validator(mode="after")
     def _consistent(self) -> Chunk:
         if self.chunk_index >= self.chunk_count:
-            raise ValueError(f"chunk_index {self.chunk_index} is not below chunk_count {self.chunk_count}")
+            raise ValueError(
+                f"chunk_index {self.chunk_index} is not below chunk_count {self.chunk_count}"
+            )
         if self.chunk_id != chunk_id(self.product_id, self.chunk_index):
-            raise ValueError("chunk_id is not uuid5(product_id, chunk_index): a foreign id would duplicate index rows")
+            raise ValueError(
+                "chunk_id is not uuid5(product_id, chunk_index): a foreign id would duplicate index rows"
+            )
         return self
 
     def metadata_hash(self) -> str:

@@ -40,7 +40,12 @@ RETRY_CAP_S = 30.0
 def _raw(event: Any) -> RawMessage:
     m = event.message
     return RawMessage(
-        topic=m.topic, partition=m.partition, offset=m.offset, key=m.key, value=m.value, timestamp=m.timestamp
+        topic=m.topic,
+        partition=m.partition,
+        offset=m.offset,
+        key=m.key,
+        value=m.value,
+        timestamp=m.timestamp,
     )
 
 
@@ -50,7 +55,9 @@ class IndexWorker:
     def __init__(self, app: faust.App, settings: Settings) -> None:
         self.app = app
         self.settings = settings
-        self.dead_letters = app.topic(settings.dead_letter_topic, value_serializer="raw", key_serializer="raw")
+        self.dead_letters = app.topic(
+            settings.dead_letter_topic, value_serializer="raw", key_serializer="raw"
+        )
         self._indexer: BatchIndexer | None = None
         self._last_maintained = time.monotonic()
         self.positions: dict[tuple[str, int], int] = {}
@@ -59,7 +66,10 @@ class IndexWorker:
         if self._indexer is None:  # created inside the event loop (gRPC aio client)
             s = self.settings
             self._indexer = BatchIndexer(
-                open_index(s), TritonEmbedder(s), skip_unchanged=s.skip_unchanged, passage_prefix=s.passage_prefix
+                open_index(s),
+                TritonEmbedder(s),
+                skip_unchanged=s.skip_unchanged,
+                passage_prefix=s.passage_prefix,
             )
         return self._indexer
 
@@ -68,7 +78,12 @@ class IndexWorker:
         for letter in result.dead_letters:
             log.error(
                 "dead letter: %s %s at %s[%s]@%s: %s",
-                letter.stage, letter.error_type, letter.topic, letter.partition, letter.offset, letter.message,
+                letter.stage,
+                letter.error_type,
+                letter.topic,
+                letter.partition,
+                letter.offset,
+                letter.message,
             )
             await self._send_dead_letter(letter)
         for m in messages:
@@ -82,14 +97,22 @@ class IndexWorker:
             try:
                 return await self.indexer().process(messages)
             except (EmbeddingUnavailable, VectorIndexError) as e:
-                counter = metrics.EMBED_ERRORS if isinstance(e, EmbeddingUnavailable) else metrics.INDEX_ERRORS
+                counter = (
+                    metrics.EMBED_ERRORS
+                    if isinstance(e, EmbeddingUnavailable)
+                    else metrics.INDEX_ERRORS
+                )
                 counter.inc()
                 delay = min(RETRY_CAP_S, 2.0**attempt)
-                log.warning("batch of %d held back (%s); retrying in %.0fs", len(messages), e, delay)
+                log.warning(
+                    "batch of %d held back (%s); retrying in %.0fs", len(messages), e, delay
+                )
                 attempt += 1
                 await asyncio.sleep(delay)
             except Exception:
-                log.exception("unexpected error on a batch of %d; retrying message by message", len(messages))
+                log.exception(
+                    "unexpected error on a batch of %d; retrying message by message", len(messages)
+                )
                 return await self._one_by_one(messages)
 
     async def _one_by_one(self, messages: list[RawMessage]) -> BatchResult:
@@ -127,7 +150,9 @@ class IndexWorker:
             high = self.app.consumer.highwater(tp)
             if high is not None:
                 position = self.positions.get((tp.topic, tp.partition), 0)
-                metrics.LAG.labels(topic=tp.topic, partition=str(tp.partition)).set(max(0, high - position))
+                metrics.LAG.labels(topic=tp.topic, partition=str(tp.partition)).set(
+                    max(0, high - position)
+                )
 
 
 def create_app(settings: Settings) -> faust.App:
@@ -153,16 +178,25 @@ def create_app(settings: Settings) -> faust.App:
 
     @app.agent(topic, name="index-chunks")
     async def index_chunks(stream: faust.StreamT) -> None:
-        async for events in stream.noack_take(settings.batch_size, within=settings.batch_within_s):
+        # noack_take: faust-streaming's take() that leaves acking to us (missing from its StreamT stub)
+        batches = stream.noack_take(settings.batch_size, within=settings.batch_within_s)  # type: ignore[attr-defined]
+        async for events in batches:
             result = await worker.handle([_raw(e) for e in events])
             for event in events:
                 await stream.ack(event)
             log.info(
                 "batch: consumed=%d embedded=%d skipped=%d metadata_only=%d written=%d deleted=%d dead=%d "
                 "lookup=%.2fs embed=%.2fs write=%.2fs",
-                result.consumed, result.embedded, result.skipped, result.metadata_only,
-                result.written, result.deleted, len(result.dead_letters),
-                result.lookup_s, result.embed_s, result.write_s,
+                result.consumed,
+                result.embedded,
+                result.skipped,
+                result.metadata_only,
+                result.written,
+                result.deleted,
+                len(result.dead_letters),
+                result.lookup_s,
+                result.embed_s,
+                result.write_s,
             )
 
     @app.timer(interval=5.0)
@@ -177,4 +211,6 @@ def run_worker(settings: Settings) -> None:
     if settings.metrics_port:
         start_http_server(settings.metrics_port, addr=settings.metrics_host)
     app = create_app(settings)
-    faust.Worker(app, loglevel=settings.worker_log_level.upper(), quiet=True).execute_from_commandline()
+    faust.Worker(
+        app, loglevel=settings.worker_log_level.upper(), quiet=True
+    ).execute_from_commandline()

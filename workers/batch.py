@@ -54,24 +54,33 @@ def decode(msg: RawMessage) -> Chunk | ProductDeleted:
     if msg.value is None:
         if not key:
             raise MessageRejected("decode", "tombstone without a key: no product to delete")
-        published = datetime.fromtimestamp(msg.timestamp, UTC) if msg.timestamp else datetime.now(UTC)
+        published = (
+            datetime.fromtimestamp(msg.timestamp, UTC) if msg.timestamp else datetime.now(UTC)
+        )
         try:
             return ProductDeleted(product_id=key, published_at=published)
         except ValidationError as e:
-            raise MessageRejected("validate", f"tombstone key is not a valid product id: {_short(e)}") from e
+            raise MessageRejected(
+                "validate", f"tombstone key is not a valid product id: {_short(e)}"
+            ) from e
     try:
         data = json.loads(msg.value)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise MessageRejected("decode", f"value is not UTF-8 JSON: {e}") from e
     version = data.get("schema_version") if isinstance(data, dict) else None
     if version != SCHEMA_VERSION:
-        raise MessageRejected("validate", f"unsupported schema_version {version!r} (this worker reads {SCHEMA_VERSION})")
+        raise MessageRejected(
+            "validate",
+            f"unsupported schema_version {version!r} (this worker reads {SCHEMA_VERSION})",
+        )
     try:
         record = CHUNKS_TOPIC_MESSAGE.validate_python(data)
     except ValidationError as e:
         raise MessageRejected("validate", _short(e)) from e
     if key is not None and key != record.product_id:
-        raise MessageRejected("validate", f"key {key!r} differs from product_id {record.product_id!r}")
+        raise MessageRejected(
+            "validate", f"key {key!r} differs from product_id {record.product_id!r}"
+        )
     return record
 
 
@@ -113,5 +122,8 @@ def fold(messages: list[RawMessage]) -> Plan:
 
 
 def _short(error: ValidationError) -> str:
-    parts = [f"{'.'.join(str(p) for p in e['loc']) or 'message'}: {e['msg']}" for e in error.errors(include_url=False)]
+    parts = [
+        f"{'.'.join(str(p) for p in e['loc']) or 'message'}: {e['msg']}"
+        for e in error.errors(include_url=False)
+    ]
     return "; ".join(parts[:5]) + (f" (+{len(parts) - 5} more)" if len(parts) > 5 else "")

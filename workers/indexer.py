@@ -54,7 +54,12 @@ class BatchIndexer:
     """Processes batches of raw messages against an index and an embedder."""
 
     def __init__(
-        self, index: VectorIndex, embedder: Embedder, *, skip_unchanged: bool = True, passage_prefix: str = ""
+        self,
+        index: VectorIndex,
+        embedder: Embedder,
+        *,
+        skip_unchanged: bool = True,
+        passage_prefix: str = "",
     ) -> None:
         self.index = index
         self.embedder = embedder
@@ -67,7 +72,11 @@ class BatchIndexer:
         plan = fold(messages)
         result = BatchResult(consumed=plan.consumed, dead_letters=list(plan.dead_letters))
         chunks = list(plan.upserts.values())
-        stored = await asyncio.to_thread(self.index.lookup, [c.chunk_id for c in chunks]) if chunks else {}
+        stored = (
+            await asyncio.to_thread(self.index.lookup, [c.chunk_id for c in chunks])
+            if chunks
+            else {}
+        )
         looked_up = time.perf_counter()
         reuse: dict[str, np.ndarray] = {}
         to_embed: list[Chunk] = []
@@ -84,7 +93,9 @@ class BatchIndexer:
         embedded = time.perf_counter()
         indexed_at = datetime.now(UTC)
         rows = [Row(chunk=c, vector=v, indexed_at=indexed_at) for c, v in vectors]
-        rows += [Row(chunk=plan.upserts[i], vector=v, indexed_at=indexed_at) for i, v in reuse.items()]
+        rows += [
+            Row(chunk=plan.upserts[i], vector=v, indexed_at=indexed_at) for i, v in reuse.items()
+        ]
         await asyncio.to_thread(self.index.upsert, rows)
         result.deleted = await asyncio.to_thread(self.index.truncate_products, plan.keep_below)
         result.embedded, result.metadata_only, result.written = len(vectors), len(reuse), len(rows)
@@ -105,7 +116,12 @@ class BatchIndexer:
         except EmbeddingRejected as e:
             if len(chunks) == 1:
                 chunk = chunks[0]
-                log.error("embedding rejected chunk %s of product %s: %s", chunk.chunk_id, chunk.product_id, e)
+                log.error(
+                    "embedding rejected chunk %s of product %s: %s",
+                    chunk.chunk_id,
+                    chunk.product_id,
+                    e,
+                )
                 return [], [dead_letter(origins[chunk.chunk_id], e, "embed")]
         good: list[tuple[Chunk, np.ndarray]] = []
         letters: list[DeadLetter] = []
@@ -116,7 +132,9 @@ class BatchIndexer:
         return good, letters
 
     @staticmethod
-    def _observe(result: BatchResult, chunks: list[Chunk], indexed_at: datetime, seconds: float) -> None:
+    def _observe(
+        result: BatchResult, chunks: list[Chunk], indexed_at: datetime, seconds: float
+    ) -> None:
         metrics.CONSUMED.inc(result.consumed)
         metrics.BATCH_SIZE.observe(result.consumed)
         metrics.BATCH_SECONDS.observe(seconds)
@@ -129,4 +147,3 @@ class BatchIndexer:
             metrics.DEAD_LETTERED.labels(stage=letter.stage).inc()
         for chunk in chunks:
             metrics.FRESHNESS.observe(max(0.0, (indexed_at - chunk.published_at).total_seconds()))
-

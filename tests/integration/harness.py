@@ -19,17 +19,47 @@ from ingest.feeds.reader import Accepted, Deleted, read_feed
 from ingest.publish import chunker_for
 from schemas.settings import Settings
 
-WORDS = (
-    "compost manure soil seed tomato potato carrot lettuce hose sprinkler rake spade fork shears netting "
-    "fleece greenhouse fertiliser nitrogen potash phosphate mulch bark peat loam grit feed hay pellets"
-).split()
+WORDS = [
+    "compost",
+    "manure",
+    "soil",
+    "seed",
+    "tomato",
+    "potato",
+    "carrot",
+    "lettuce",
+    "hose",
+    "sprinkler",
+    "rake",
+    "spade",
+    "fork",
+    "shears",
+    "netting",
+    "fleece",
+    "greenhouse",
+    "fertiliser",
+    "nitrogen",
+    "potash",
+    "phosphate",
+    "mulch",
+    "bark",
+    "peat",
+    "loam",
+    "grit",
+    "feed",
+    "hay",
+    "pellets",
+]
 
 
-def product(pid: str, *, sentences: int = 3, title: str | None = None, price: str = "9.99", salt: str = "") -> dict[str, Any]:
+def product(
+    pid: str, *, sentences: int = 3, title: str | None = None, price: str = "9.99", salt: str = ""
+) -> dict[str, Any]:
     """A feed row with `sentences` distinct description sentences (more sentences, more chunks)."""
     n = int.from_bytes(pid.encode(), "little") % 997
     desc = " ".join(
-        f"Sentence {i} about {WORDS[(n + i) % len(WORDS)]} and {WORDS[(n * 7 + i) % len(WORDS)]} for product {pid}{salt}, "
+        f"Sentence {i} about {WORDS[(n + i) % len(WORDS)]} and {WORDS[(n * 7 + i) % len(WORDS)]} "
+        f"for product {pid}{salt}, "
         f"suited to {WORDS[(n + 3 * i) % len(WORDS)]} beds and careful growers in spring and autumn."
         for i in range(sentences)
     )
@@ -69,7 +99,12 @@ def expected_state(settings: Settings, feeds: list[Path]) -> dict[str, str]:
 def cli(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     """Run `freshindex ARGS` as a user would."""
     return subprocess.run(
-        [sys.executable, "-m", "infra.cli", *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
+        [sys.executable, "-m", "infra.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
 
 
@@ -81,7 +116,10 @@ class WorkerProcess:
         self.log = log
         with log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "infra.cli", "worker"], env=env, stdout=out, stderr=subprocess.STDOUT,
+                [sys.executable, "-m", "infra.cli", "worker"],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
 

@@ -69,7 +69,9 @@ def assert_index_is(settings: Settings, expected: dict[str, str]) -> None:
     assert index_state(settings) == expected
 
 
-def test_publish_search_status_and_rejected_rows(env: dict[str, str], settings: Settings, start_worker: StartWorker, tmp_path: Path) -> None:
+def test_publish_search_status_and_rejected_rows(
+    env: dict[str, str], settings: Settings, start_worker: StartWorker, tmp_path: Path
+) -> None:
     rows: list[dict | str] = [product(f"P{i}", sentences=2) for i in range(8)]
     rows.append(product("HOSE1", title="Expandable garden hose 30 m with brass spray gun"))
     rows.append({"id": "BAD1", "title": "Broken price", "price": "-3"})
@@ -82,7 +84,9 @@ def test_publish_search_status_and_rejected_rows(env: dict[str, str], settings: 
     summary = json.loads(done.stdout)
     assert (summary["products"], summary["deletions"]) == (9, 0)
     assert [r["line"] for r in summary["rejected"]] == [10, 11, 12]
-    assert "price" in summary["rejected"][0]["reason"] and "title" in summary["rejected"][2]["reason"]
+    assert (
+        "price" in summary["rejected"][0]["reason"] and "title" in summary["rejected"][2]["reason"]
+    )
 
     worker = start_worker()
     wait_until_caught_up(settings, timeout_s=300)
@@ -92,7 +96,9 @@ def test_publish_search_status_and_rejected_rows(env: dict[str, str], settings: 
     assert found.returncode == 0, found.stderr
     hits = json.loads(found.stdout)
     assert hits[0]["product_id"] == "HOSE1"
-    filtered = json.loads(cli(env, "search", "garden product", "--filter", "brand=Terra", "--json").stdout)
+    filtered = json.loads(
+        cli(env, "search", "garden product", "--filter", "brand=Terra", "--json").stdout
+    )
     assert filtered and all(h["brand"] == "Terra" for h in filtered)
 
     report = json.loads(cli(env, "status", "--json").stdout)
@@ -104,7 +110,9 @@ def test_publish_search_status_and_rejected_rows(env: dict[str, str], settings: 
     assert worker.alive()
 
 
-def test_replay_leaves_index_unchanged(settings: Settings, start_worker: StartWorker, tmp_path: Path) -> None:
+def test_replay_leaves_index_unchanged(
+    settings: Settings, start_worker: StartWorker, tmp_path: Path
+) -> None:
     feed = write_feed(tmp_path / "c.jsonl", [product(f"R{i}", sentences=12) for i in range(6)])
     publish(settings, feed)
     first = start_worker()
@@ -115,14 +123,18 @@ def test_replay_leaves_index_unchanged(settings: Settings, start_worker: StartWo
     # A new consumer group replays the whole topic, with the change check off: every chunk is
     # embedded and written again, over the same deterministic ids.
     replay = settings.model_copy(update={"consumer_group": settings.consumer_group + "-replay"})
-    replayer = start_worker(FRESHINDEX_CONSUMER_GROUP=replay.consumer_group, FRESHINDEX_SKIP_UNCHANGED="false")
+    replayer = start_worker(
+        FRESHINDEX_CONSUMER_GROUP=replay.consumer_group, FRESHINDEX_SKIP_UNCHANGED="false"
+    )
     wait_until_caught_up(replay)
     assert replayer.metric("freshindex_written_chunks_total") == len(before)
     assert open_index(settings, create=False).snapshot() == before
     assert open_index(settings, create=False).count() == len(before)
 
 
-def test_republishing_unchanged_products_makes_zero_embedding_calls(settings: Settings, start_worker: StartWorker, tmp_path: Path) -> None:
+def test_republishing_unchanged_products_makes_zero_embedding_calls(
+    settings: Settings, start_worker: StartWorker, tmp_path: Path
+) -> None:
     feed = write_feed(tmp_path / "c.jsonl", [product(f"U{i}", sentences=4) for i in range(10)])
     publish(settings, feed)
     worker = start_worker()
@@ -133,12 +145,16 @@ def test_republishing_unchanged_products_makes_zero_embedding_calls(settings: Se
     triton_before = triton_inference_count(settings)
     publish(settings, feed)
     wait_until_caught_up(settings)
-    assert triton_inference_count(settings) == triton_before, "Triton embedded rows for an unchanged catalog"
+    assert triton_inference_count(settings) == triton_before, (
+        "Triton embedded rows for an unchanged catalog"
+    )
     assert worker.metric("freshindex_embedded_chunks_total") == embedded_first
     assert worker.metric("freshindex_skipped_unchanged_total") == embedded_first
 
     # A price-only change rewrites metadata with the stored vectors: still no embedding.
-    repriced = write_feed(tmp_path / "p.jsonl", [product(f"U{i}", sentences=4, price="1.00") for i in range(10)])
+    repriced = write_feed(
+        tmp_path / "p.jsonl", [product(f"U{i}", sentences=4, price="1.00") for i in range(10)]
+    )
     publish(settings, repriced)
     wait_until_caught_up(settings)
     assert triton_inference_count(settings) == triton_before
@@ -147,8 +163,14 @@ def test_republishing_unchanged_products_makes_zero_embedding_calls(settings: Se
 
 
 def test_shrink_and_delete(settings: Settings, start_worker: StartWorker, tmp_path: Path) -> None:
-    v1 = write_feed(tmp_path / "v1.jsonl", [product("LONG", sentences=30), product("GONE", sentences=10), product("KEEP")])
-    v2 = write_feed(tmp_path / "v2.jsonl", [product("LONG", sentences=3, salt="v2"), {"id": "GONE", "deleted": True}])
+    v1 = write_feed(
+        tmp_path / "v1.jsonl",
+        [product("LONG", sentences=30), product("GONE", sentences=10), product("KEEP")],
+    )
+    v2 = write_feed(
+        tmp_path / "v2.jsonl",
+        [product("LONG", sentences=3, salt="v2"), {"id": "GONE", "deleted": True}],
+    )
     start_worker()
     publish(settings, v1)
     wait_until_caught_up(settings)
@@ -166,7 +188,9 @@ def test_shrink_and_delete(settings: Settings, start_worker: StartWorker, tmp_pa
     assert not any(p == "GONE" for p, _, _ in after.values())
 
 
-def test_kill9_mid_stream_then_restart_converges(settings: Settings, start_worker: StartWorker, tmp_path: Path) -> None:
+def test_kill9_mid_stream_then_restart_converges(
+    settings: Settings, start_worker: StartWorker, tmp_path: Path
+) -> None:
     feed = write_feed(tmp_path / "big.jsonl", [product(f"K{i}", sentences=9) for i in range(40)])
     expected = expected_state(settings, [feed])
     publish(settings, feed)
@@ -189,12 +213,25 @@ def test_kill9_mid_stream_then_restart_converges(settings: Settings, start_worke
     assert_index_is(settings, expected)
 
 
-def test_poison_messages_are_dead_lettered_and_the_worker_goes_on(settings: Settings, start_worker: StartWorker, tmp_path: Path) -> None:
+def test_poison_messages_are_dead_lettered_and_the_worker_goes_on(
+    settings: Settings, start_worker: StartWorker, tmp_path: Path
+) -> None:
     raw = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
     topic = settings.chunks_topic
     raw.send(topic, key=b"X1", value=b"\xff\xfe not json")
-    raw.send(topic, key=b"X2", value=json.dumps({"kind": "chunk", "schema_version": 1, "product_id": "X2"}).encode())
-    raw.send(topic, key=b"X3", value=ProductDeleted(product_id="X3").model_dump_json().replace('"schema_version":1', '"schema_version":99').encode())
+    raw.send(
+        topic,
+        key=b"X2",
+        value=json.dumps({"kind": "chunk", "schema_version": 1, "product_id": "X2"}).encode(),
+    )
+    raw.send(
+        topic,
+        key=b"X3",
+        value=ProductDeleted(product_id="X3")
+        .model_dump_json()
+        .replace('"schema_version":1', '"schema_version":99')
+        .encode(),
+    )
     raw.send(topic, key=b"OTHER", value=ProductDeleted(product_id="X4").model_dump_json().encode())
     raw.flush()
     raw.close()
@@ -207,7 +244,11 @@ def test_poison_messages_are_dead_lettered_and_the_worker_goes_on(settings: Sett
     total, letters = dead_letters(settings, limit=10)
     assert total == 4
     by_key = {d.key: d for d in letters}
-    assert by_key["X1"].stage == "decode" and by_key["X1"].topic == topic and by_key["X1"].offset is not None
+    assert (
+        by_key["X1"].stage == "decode"
+        and by_key["X1"].topic == topic
+        and by_key["X1"].offset is not None
+    )
     assert by_key["X2"].stage == "validate" and "chunk_id" in by_key["X2"].message
     assert "schema_version" in by_key["X3"].message
     assert "differs from product_id" in by_key["OTHER"].message

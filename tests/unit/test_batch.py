@@ -6,7 +6,6 @@ import json
 from collections.abc import Callable
 
 import pytest
-from pydantic import ValidationError
 
 from ingest.prepare.chunk import Chunker
 from schemas.models import Chunk, ProductDeleted

@@ -22,7 +22,7 @@ from tests.unit.fakes import (
     text_vector,
 )
 from workers.batch import RawMessage
-from workers.errors import EmbeddingRejected, EmbeddingUnavailable
+from workers.errors import EmbeddingUnavailable
 from workers.index.lancedb import LanceIndex
 from workers.indexer import BatchIndexer, BatchResult
 

@@ -6,8 +6,6 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
 from ingest.feeds.reader import Accepted, Deleted, FeedItem, Rejected, read_feed
 from ingest.prepare.chunk import Chunker
 from ingest.prepare.tokenizer import TokenCounter

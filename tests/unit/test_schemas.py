@@ -184,7 +184,6 @@ def test_metadata_hash_ignores_publication_time_only() -> None:
     assert restocked.metadata_hash() != chunk.metadata_hash()
 
 
-
 def test_chunk_index_beyond_its_count_is_rejected() -> None:
     # Such a chunk is upserted and then deleted by the same batch's truncation: a silent drop.
     good = make_chunk(record(), index=0, count=2).model_dump()

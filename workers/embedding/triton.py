@@ -24,7 +24,12 @@ from workers.metrics import EMBED_LATENCY, EMBED_REQUESTS
 
 log = logging.getLogger("freshindex.embedding")
 
-TRANSIENT_STATUS = {"StatusCode.UNAVAILABLE", "StatusCode.DEADLINE_EXCEEDED", "StatusCode.RESOURCE_EXHAUSTED", "StatusCode.ABORTED"}
+TRANSIENT_STATUS = {
+    "StatusCode.UNAVAILABLE",
+    "StatusCode.DEADLINE_EXCEEDED",
+    "StatusCode.RESOURCE_EXHAUSTED",
+    "StatusCode.ABORTED",
+}
 INPUT_NAME = "TEXT"
 OUTPUT_NAME = "EMBEDDING"
 
@@ -56,7 +61,7 @@ class TritonEmbedder:
         ordered = [texts[i] for i in order]
         parts = [ordered[i : i + self.rows] for i in range(0, len(ordered), self.rows)]
         vectors = np.concatenate(await asyncio.gather(*(self._request(part) for part in parts)))
-        out = np.empty_like(vectors)
+        out: np.ndarray = np.empty_like(vectors)
         out[order] = vectors
         return out
 
@@ -64,16 +69,23 @@ class TritonEmbedder:
         for attempt in range(self.retries + 1):
             try:
                 async with self._gate:
-                    return await self._infer(texts)
+                    vectors: np.ndarray = await self._infer(texts)
+                    return vectors
             except InferenceServerException as e:
                 if not is_transient(e):
                     EMBED_REQUESTS.labels(outcome="rejected").inc()
-                    raise EmbeddingRejected(f"Triton model {self.model!r} rejected {len(texts)} rows: {e}") from e
+                    raise EmbeddingRejected(
+                        f"Triton model {self.model!r} rejected {len(texts)} rows: {e}"
+                    ) from e
                 EMBED_REQUESTS.labels(outcome="retried").inc()
                 if attempt == self.retries:
-                    raise EmbeddingUnavailable(f"Triton at {self.url} unavailable after {attempt + 1} tries: {e}") from e
+                    raise EmbeddingUnavailable(
+                        f"Triton at {self.url} unavailable after {attempt + 1} tries: {e}"
+                    ) from e
                 delay = min(30.0, 0.5 * 2**attempt) * (0.5 + random.random())
-                log.warning("transient Triton error (%s), retry %d in %.1fs", e.status(), attempt + 1, delay)
+                log.warning(
+                    "transient Triton error (%s), retry %d in %.1fs", e.status(), attempt + 1, delay
+                )
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable")
 
@@ -83,15 +95,21 @@ class TritonEmbedder:
         request.set_data_from_numpy(data)
         started = time.perf_counter()
         result = await self._client.infer(
-            self.model, [request], outputs=[InferRequestedOutput(OUTPUT_NAME)], client_timeout=self.timeout_s
+            self.model,
+            [request],
+            outputs=[InferRequestedOutput(OUTPUT_NAME)],
+            client_timeout=self.timeout_s,
         )
         EMBED_LATENCY.observe(time.perf_counter() - started)
         EMBED_REQUESTS.labels(outcome="ok").inc()
         vectors = result.as_numpy(OUTPUT_NAME)
         if vectors is None or vectors.shape != (len(texts), self.dim):
             shape = None if vectors is None else vectors.shape
-            raise EmbeddingRejected(f"Triton model {self.model!r} returned shape {shape}, expected ({len(texts)}, {self.dim})")
-        return vectors.astype(np.float32, copy=False)
+            raise EmbeddingRejected(
+                f"Triton model {self.model!r} returned shape {shape}, expected ({len(texts)}, {self.dim})"
+            )
+        out: np.ndarray = vectors.astype(np.float32, copy=False)
+        return out
 
     async def close(self) -> None:
         await self._client.close()

@@ -16,7 +16,16 @@ import numpy as np
 
 from schemas.models import Chunk
 
-FILTERABLE = ("product_id", "brand", "category", "availability", "currency", "source", "section", "price")
+FILTERABLE = (
+    "product_id",
+    "brand",
+    "category",
+    "availability",
+    "currency",
+    "source",
+    "section",
+    "price",
+)
 """Fields a search filter may name."""
 
 

@@ -11,5 +11,7 @@ def open_index(settings: Settings, *, create: bool = True) -> VectorIndex:
     if settings.index_backend == "lancedb":
         from workers.index.lancedb import LanceIndex
 
-        return LanceIndex(settings.lancedb_uri, settings.index_name, settings.embedding_dim, create=create)
+        return LanceIndex(
+            settings.lancedb_uri, settings.index_name, settings.embedding_dim, create=create
+        )
     raise ValueError(f"unknown index backend {settings.index_backend!r}")

@@ -33,7 +33,16 @@ _IN_CHUNK = 500
 
 def _schema(dim: int) -> pa.Schema:
     ts = pa.timestamp("us", tz="UTC")
-    text_fields = ["product_id", "text", "section", "content_hash", "record_hash", "title", "source", "url"]
+    text_fields = [
+        "product_id",
+        "text",
+        "section",
+        "content_hash",
+        "record_hash",
+        "title",
+        "source",
+        "url",
+    ]
     text_fields += ["brand", "category", "price_text", "currency", "availability", "attributes"]
     return pa.schema(
         [
@@ -61,7 +70,9 @@ def where_clause(filters: list[Filter]) -> str | None:
     parts = []
     for f in filters:
         if f.field not in FILTERABLE:
-            raise ValueError(f"cannot filter on {f.field!r}: filterable fields are {', '.join(FILTERABLE)}")
+            raise ValueError(
+                f"cannot filter on {f.field!r}: filterable fields are {', '.join(FILTERABLE)}"
+            )
         if f.op not in _OPS:
             raise ValueError(f"unknown operator {f.op!r}: use one of {' '.join(sorted(_OPS))}")
         if f.field in _NUMERIC:
@@ -101,7 +112,9 @@ class LanceIndex(VectorIndex):
                 )
             self._table = self._open_or_create(table)
         except (OSError, ValueError, RuntimeError) as e:
-            raise VectorIndexError(f"LanceDB at {uri} (table {table!r}) cannot be opened: {e}") from e
+            raise VectorIndexError(
+                f"LanceDB at {uri} (table {table!r}) cannot be opened: {e}"
+            ) from e
 
     def _open_or_create(self, name: str) -> Any:
         if name in self._db.list_tables().tables:
@@ -110,7 +123,9 @@ class LanceIndex(VectorIndex):
             table = self._db.create_table(name, schema=self.schema, exist_ok=True)
         width = table.schema.field("vector").type.list_size
         if width != self.dim:
-            raise VectorIndexError(f"table {name!r} holds {width}-d vectors, settings say {self.dim}")
+            raise VectorIndexError(
+                f"table {name!r} holds {width}-d vectors, settings say {self.dim}"
+            )
         if not any(i.index_type == "FTS" for i in table.list_indices()):
             table.create_index("text", config=FTS(), replace=True)
         return table
@@ -128,7 +143,12 @@ class LanceIndex(VectorIndex):
             )
             for r in rows:
                 vector = np.asarray(r["vector"], dtype=np.float32)
-                out[r["id"]] = Stored(chunk_id=r["id"], content_hash=r["content_hash"], record_hash=r["record_hash"], vector=vector)
+                out[r["id"]] = Stored(
+                    chunk_id=r["id"],
+                    content_hash=r["content_hash"],
+                    record_hash=r["record_hash"],
+                    vector=vector,
+                )
         return out
 
     def upsert(self, rows: list[Row]) -> None:
@@ -136,14 +156,18 @@ class LanceIndex(VectorIndex):
             return
         data = pa.Table.from_pylist([self._to_row(r) for r in rows], schema=self.schema)
         try:
-            self._table.merge_insert("id").when_matched_update_all().when_not_matched_insert_all().execute(data)
+            self._table.merge_insert(
+                "id"
+            ).when_matched_update_all().when_not_matched_insert_all().execute(data)
         except (OSError, ValueError, RuntimeError) as e:
             raise VectorIndexError(f"upsert of {len(rows)} rows failed: {e}") from e
 
     def _to_row(self, row: Row) -> dict[str, Any]:
         c, p = row.chunk, row.chunk.product
         if row.vector.shape != (self.dim,):
-            raise VectorIndexError(f"vector of {c.chunk_id} has shape {row.vector.shape}, index wants ({self.dim},)")
+            raise VectorIndexError(
+                f"vector of {c.chunk_id} has shape {row.vector.shape}, index wants ({self.dim},)"
+            )
         return {
             "id": c.chunk_id,
             "product_id": c.product_id,
@@ -173,7 +197,9 @@ class LanceIndex(VectorIndex):
     def truncate_products(self, keep_below: dict[str, int]) -> int:
         deleted = 0
         for group in _batches(sorted(keep_below.items()), 200):
-            predicate = " OR ".join(f"(product_id = {quote(p)} AND chunk_index >= {n})" for p, n in group)
+            predicate = " OR ".join(
+                f"(product_id = {quote(p)} AND chunk_index >= {n})" for p, n in group
+            )
             stale = self._table.count_rows(predicate)
             if stale:
                 self._table.delete(predicate)
@@ -190,7 +216,16 @@ class LanceIndex(VectorIndex):
 
     @staticmethod
     def _hit(row: dict[str, Any]) -> Hit:
-        hidden = {"vector", "id", "product_id", "text", "_relevance_score", "_score", "_distance", "record_hash"}
+        hidden = {
+            "vector",
+            "id",
+            "product_id",
+            "text",
+            "_relevance_score",
+            "_score",
+            "_distance",
+            "record_hash",
+        }
         fields = {k: v for k, v in row.items() if k not in hidden}
         fields["attributes"] = json.loads(fields.get("attributes") or "{}")
         return Hit(
@@ -218,7 +253,11 @@ class LanceIndex(VectorIndex):
         return [(i - p).total_seconds() for p, i in zip(published, indexed, strict=True)]
 
     def snapshot(self) -> dict[str, tuple[str, str, int]]:
-        rows = self._table.to_arrow().select(["id", "product_id", "content_hash", "chunk_index"]).to_pylist()
+        rows = (
+            self._table.to_arrow()
+            .select(["id", "product_id", "content_hash", "chunk_index"])
+            .to_pylist()
+        )
         return {r["id"]: (r["product_id"], r["content_hash"], r["chunk_index"]) for r in rows}
 
     def maintain(self) -> None:

@@ -105,4 +105,4 @@ class TritonPythonModel:
         return responses
 
     def finalize(self) -> None:
-        self.model = None
+        del self.model
