@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -75,10 +75,6 @@ class Settings(BaseSettings):
     """LanceDB folder (or object-store URI)."""
     index_name: str = "products"
     """Table (collection) holding the chunks."""
-    weaviate_url: str | None = None
-    """Weaviate URL for the scale-out backend (tests that need it skip without it)."""
-    weaviate_api_key: SecretStr | None = None
-    """Weaviate API key."""
 
     # worker
     batch_size: int = Field(default=2048, ge=1, le=10_000)
