@@ -159,6 +159,9 @@ def search(
         list[str] | None,
         typer.Option("--filter", help="FIELD=VALUE (or != < <= > >=); repeatable, ANDed."),
     ] = None,
+    per_product: Annotated[
+        bool, typer.Option("--per-product", help="One result per product (its best chunk).")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Hybrid BM25 + vector search over the live index."""
@@ -168,7 +171,9 @@ def search(
 
     try:
         parsed = [parse_filter(f) for f in filters or []]
-        hits = asyncio.run(run_search(_settings(), query, k=k, filters=parsed))
+        hits = asyncio.run(
+            run_search(_settings(), query, k=k, filters=parsed, per_product=per_product)
+        )
     except (ValueError, WorkerError) as e:
         raise _fail(str(e)) from e
     if as_json:

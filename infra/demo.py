@@ -72,7 +72,9 @@ def _searches(settings: Settings) -> None:
     queries = [q.strip() for q in (SAMPLE / "queries.txt").read_text().splitlines() if q.strip()]
     for query in queries:
         typer.secho(f'\nsearch "{query}"', fg=typer.colors.CYAN)
-        for rank, hit in enumerate(asyncio.run(search(settings, query, k=3)), start=1):
+        for rank, hit in enumerate(
+            asyncio.run(search(settings, query, k=3, per_product=True)), start=1
+        ):
             f = hit.fields
             typer.echo(
                 f"  {rank}. {hit.product_id} {f['title']} "

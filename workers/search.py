@@ -24,13 +24,31 @@ def parse_filter(expression: str) -> Filter:
 
 
 async def search(
-    settings: Settings, query: str, *, k: int = 10, filters: list[Filter] | None = None
+    settings: Settings,
+    query: str,
+    *,
+    k: int = 10,
+    filters: list[Filter] | None = None,
+    per_product: bool = False,
 ) -> list[Hit]:
-    """Top `k` chunks for `query` from the live index."""
+    """Top `k` chunks for `query` from the live index; with `per_product`, the best chunk of each
+    of the top `k` products (hits are fetched deeper so that k distinct products can be found)."""
     index = open_index(settings, create=False)
     embedder = TritonEmbedder(settings)
     try:
         vector = (await embedder.embed([settings.query_prefix + query]))[0]
     finally:
         await embedder.close()
-    return index.search(query, vector, k=k, filters=filters or [])
+    hits = index.search(query, vector, k=k * 5 if per_product else k, filters=filters or [])
+    return best_per_product(hits, k) if per_product else hits
+
+
+def best_per_product(hits: list[Hit], k: int) -> list[Hit]:
+    """The first (best-ranked) hit of each product, in rank order, at most `k`."""
+    seen: set[str] = set()
+    out: list[Hit] = []
+    for hit in hits:
+        if hit.product_id not in seen:
+            seen.add(hit.product_id)
+            out.append(hit)
+    return out[:k]

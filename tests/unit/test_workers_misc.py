@@ -87,3 +87,21 @@ def test_terminal_triton_errors(status: str | None) -> None:
 def test_connection_failure_without_status_is_transient() -> None:
     error = InferenceServerException("failed to connect to all addresses; last error: refused")
     assert is_transient(error)
+
+
+def test_best_per_product_keeps_rank_order_and_first_hit() -> None:
+    from workers.index.base import Hit
+    from workers.search import best_per_product
+
+    def hit(cid: str, pid: str, score: float) -> Hit:
+        return Hit(chunk_id=cid, product_id=pid, score=score, text=cid, fields={})
+
+    hits = [
+        hit("a1", "A", 0.9),
+        hit("a2", "A", 0.8),
+        hit("b1", "B", 0.7),
+        hit("c1", "C", 0.6),
+        hit("b2", "B", 0.5),
+    ]
+    assert [h.chunk_id for h in best_per_product(hits, 10)] == ["a1", "b1", "c1"]
+    assert [h.chunk_id for h in best_per_product(hits, 2)] == ["a1", "b1"]
