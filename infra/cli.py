@@ -16,6 +16,8 @@ from typing import Annotated, Any
 
 import typer
 
+from infra.cli_crawl import crawl as crawl_command
+from infra.cli_extract import extract as extract_command
 from schemas.settings import Settings, home_dir
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
@@ -57,6 +59,8 @@ def main(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("kafka.net.transport").addFilter(_KafkaCloseRace())
+    if not verbose:  # connection retries are kafka-python's to log; our errors name the broker
+        logging.getLogger("kafka").setLevel(logging.CRITICAL)
 
 
 @app.command()
@@ -101,6 +105,8 @@ def publish(
     ] = False,
 ) -> None:
     """Validate, clean and chunk a catalog feed and publish it to Kafka; report every rejected row."""
+    from kafka.errors import KafkaError
+
     from infra.stack import StackError, ensure_topics
     from ingest.errors import IngestError
     from ingest.producer import KafkaSink
@@ -113,6 +119,8 @@ def publish(
             summary = publish_feed(feed, sink, chunker_for(settings))
     except (IngestError, StackError) as e:
         raise _fail(str(e)) from e
+    except KafkaError as e:
+        raise _fail(f"Kafka broker at {settings.kafka_bootstrap_servers}: {e}") from e
     if as_json:
         typer.echo(json.dumps(summary.as_dict()))
     else:
@@ -299,6 +307,12 @@ def demo(
     from infra.demo import run_demo
 
     raise typer.Exit(run_demo(keep_running=keep_running))
+
+
+# Product pages (crawl a shop, extract one saved page): their modules import Scrapy and extruct
+# only when the command runs.
+app.command("crawl")(crawl_command)
+app.command("extract")(extract_command)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,376 @@
+"""`freshindex crawl`: crawl product pages with Scrapy, extract products, publish the changed ones.
+
+    start URLs + sitemaps ─> ProductSpider (robots.txt, AutoThrottle, HTTP cache, retries)
+        ─> one outcome per page ─> unchanged? (HTTP 304, or same record hash as last time)
+        ─> publish_items (the feeds' prepare chain and producer, source `crawl:<host>`)
+        ─> remember url -> record hash
+
+Incremental recrawls: Scrapy's HTTP cache (RFC 2616 policy) keeps every page with its
+ETag/Last-Modified under `<state_dir>/httpcache` and revalidates it on the next crawl; a 304 for a
+page published before is not even re-extracted. Servers without validators still send the page,
+so a small sqlite map url -> hash of the extracted record (`<state_dir>/seen.sqlite3`) catches
+unchanged records too. The map is only written after the broker acknowledged the publish.
+
+Scrapy runs on Twisted's reactor, which starts once per process: call `crawl` once per process
+(each `freshindex crawl` is its own process).
+
+Errors: `CrawlError` (an `IngestError`) when the crawl cannot start at all (no or invalid URLs);
+everything that goes wrong with one page is a `PageSkipped` outcome with its reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from ingest.errors import IngestError
+from ingest.feeds.reader import Accepted
+from ingest.pages.spider import (
+    CrawlPlan,
+    PageLog,
+    PageRecord,
+    PageSkipped,
+    PageUnchanged,
+    ProductSpider,
+    allowed_domains_of,
+)
+from ingest.prepare.chunk import Chunker
+from ingest.producer import MessageSink
+from ingest.publish import PublishSummary, chunker_for, publish_items
+from schemas.models import Chunk, DeadLetter, ProductDeleted, ProductRecord
+from schemas.settings import Settings, home_dir
+
+TRANSIENT_HTTP_CODES = (408, 429, 502, 503, 504, 522, 524)
+"""Statuses retried (with Scrapy's retry cap); every other error status is final."""
+
+
+class CrawlError(IngestError):
+    """The crawl cannot run at all (no start URL or sitemap, an invalid URL)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class CrawlOptions:
+    """How politely and how far to crawl."""
+
+    max_pages: int = 1000
+    """Most page requests in one crawl (sitemaps and robots.txt not counted)."""
+    max_page_bytes: int = 5 * 1024 * 1024
+    """Larger pages are cancelled while downloading and reported."""
+    concurrency_per_domain: int = 4
+    """Requests in flight per domain (AutoThrottle adapts below it)."""
+    autothrottle_start_delay_s: float = 0.5
+    """AutoThrottle's first delay between requests to a domain."""
+    download_timeout_s: float = 30.0
+    """Timeout of one request."""
+    retry_times: int = 2
+    """Retries of a request after a transient error (TRANSIENT_HTTP_CODES, connection errors)."""
+    max_redirects: int = 5
+    """Longer redirect chains are reported as redirect loops."""
+    user_agent: str = "freshindex-crawler/0.1"
+    """User-Agent header, also the name matched in robots.txt."""
+
+
+def scrapy_settings(options: CrawlOptions, state_dir: Path) -> dict[str, Any]:
+    """The Scrapy settings of a crawl."""
+    return {
+        "USER_AGENT": options.user_agent,
+        "ROBOTSTXT_OBEY": True,
+        "AUTOTHROTTLE_ENABLED": True,
+        "AUTOTHROTTLE_START_DELAY": options.autothrottle_start_delay_s,
+        "AUTOTHROTTLE_TARGET_CONCURRENCY": float(options.concurrency_per_domain),
+        "CONCURRENT_REQUESTS": 4 * options.concurrency_per_domain,
+        "CONCURRENT_REQUESTS_PER_DOMAIN": options.concurrency_per_domain,
+        "DOWNLOAD_DELAY": 0,
+        "DOWNLOAD_TIMEOUT": options.download_timeout_s,
+        "DOWNLOAD_MAXSIZE": options.max_page_bytes,
+        "DOWNLOAD_WARNSIZE": 0,
+        "RETRY_ENABLED": True,
+        "RETRY_TIMES": options.retry_times,
+        "RETRY_HTTP_CODES": list(TRANSIENT_HTTP_CODES),
+        "REDIRECT_MAX_TIMES": options.max_redirects,
+        "HTTPCACHE_ENABLED": True,
+        "HTTPCACHE_POLICY": "scrapy.extensions.httpcache.RFC2616Policy",
+        "HTTPCACHE_STORAGE": "scrapy.extensions.httpcache.FilesystemCacheStorage",
+        "HTTPCACHE_DIR": str(state_dir / "httpcache"),
+        "HTTPCACHE_GZIP": True,
+        # Revalidate every cached page on every crawl (If-None-Match / If-Modified-Since)
+        # instead of trusting heuristic freshness: a recrawl must see changed pages.
+        "DEFAULT_REQUEST_HEADERS": {
+            "Accept": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5",
+            "Cache-Control": "max-age=0",
+        },
+        "COOKIES_ENABLED": False,
+        "TELNETCONSOLE_ENABLED": False,
+        "LOG_LEVEL": "WARNING",
+        "LOG_INSTALL_ROOT_HANDLER": False,  # library code: the application configures logging
+    }
+
+
+class SeenStore:
+    """url -> hash of the record last published from it (sqlite, in the crawl state folder)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path)
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS pages (url TEXT PRIMARY KEY, product_id TEXT NOT NULL,"
+            " record_hash TEXT NOT NULL, published_at REAL NOT NULL)"
+        )
+        self._db.commit()
+
+    def urls(self) -> frozenset[str]:
+        return frozenset(row[0] for row in self._db.execute("SELECT url FROM pages"))
+
+    def unchanged(self, url: str, digest: str) -> bool:
+        row = self._db.execute("SELECT record_hash FROM pages WHERE url = ?", (url,)).fetchone()
+        return row is not None and row[0] == digest
+
+    def remember(self, pages: Iterable[PageRecord]) -> None:
+        now = time.time()
+        self._db.executemany(
+            "INSERT OR REPLACE INTO pages VALUES (?, ?, ?, ?)",
+            [(p.url, p.record.id, record_hash(p.record), now) for p in pages],
+        )
+        self._db.commit()
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def record_hash(record: ProductRecord) -> str:
+    """Hash of everything a record would publish: equal hash, nothing to publish."""
+    return hashlib.sha256(record.model_dump_json().encode()).hexdigest()
+
+
+@dataclass(kw_only=True)
+class CrawlReport:
+    """What one crawl did: pages crawled, products extracted, pages skipped and why, publishes."""
+
+    crawled: int = 0
+    """Page responses received (cached and revalidated ones included)."""
+    sitemaps: int = 0
+    """Sitemaps and robots.txt files read."""
+    products: list[PageRecord] = field(default_factory=list)
+    """Products extracted from pages (with the `crawl:<host>` source), new, changed or not."""
+    changed: int = 0
+    """How many of `products` are new or changed since the last crawl (the ones published)."""
+    unchanged: int = 0
+    """Pages not published again: not modified (HTTP 304) or the same record as last time."""
+    skipped: list[PageSkipped] = field(default_factory=list)
+    """Pages and sitemaps without a product, with the reason."""
+    published: list[PublishSummary] = field(default_factory=list)
+    """One publish summary per domain (empty when nothing changed)."""
+    rejected: list[PageSkipped] = field(default_factory=list)
+    """Extracted products the prepare chain refused (sent to the dead-letter topic)."""
+    limit_reached: bool = False
+    """True when pages were left out because of `max_pages`."""
+    dry_run: bool = False
+    """True when nothing was sent (the counts say what would have been published)."""
+    seconds: float = 0.0
+    """Wall time of crawl and publish."""
+
+    @property
+    def products_published(self) -> int:
+        return sum(s.products for s in self.published)
+
+    @property
+    def chunks_published(self) -> int:
+        return sum(s.chunks for s in self.published)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "crawled": self.crawled,
+            "sitemaps": self.sitemaps,
+            "extracted": len(self.products),
+            "changed": self.changed,
+            "products": [
+                {"url": p.url, "id": p.record.id, "title": p.record.title} for p in self.products
+            ],
+            "unchanged": self.unchanged,
+            "skipped": [
+                {"url": s.url, "reason": s.reason, "sitemap": s.sitemap} for s in self.skipped
+            ],
+            "published": {
+                "products": self.products_published,
+                "chunks": self.chunks_published,
+                "rejected": [{"url": r.url, "reason": r.reason} for r in self.rejected],
+                "sources": [s.source for s in self.published],
+            },
+            "limit_reached": self.limit_reached,
+            "dry_run": self.dry_run,
+            "seconds": round(self.seconds, 3),
+        }
+
+    def lines(self) -> list[str]:
+        """The report as text, one line per fact, then one line per skipped page."""
+        verb = "would publish" if self.dry_run else "published"
+        out = [
+            f"crawled {self.crawled} pages ({self.sitemaps} sitemaps) in {self.seconds:.1f}s"
+            + (" (stopped at --max-pages)" if self.limit_reached else ""),
+            f"extracted {len(self.products)} products ({self.changed} new or changed), "
+            f"{self.unchanged} pages unchanged, {len(self.skipped)} skipped",
+            f"{verb} {self.products_published} products ({self.chunks_published} chunks)",
+        ]
+        out.extend(f"  rejected {r.url}: {r.reason}" for r in self.rejected)
+        out.extend(f"  skipped {s.url}: {s.reason}" for s in self.skipped)
+        return out
+
+
+class CountingSink:
+    """A `MessageSink` that sends nothing (dry runs): publish counts what would go out."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+
+    def send(self, message: Chunk | ProductDeleted) -> None:
+        self.sent += 1
+
+    def send_dead_letter(self, letter: DeadLetter) -> None:
+        self.sent += 1
+
+    def flush(self) -> None:
+        return None
+
+
+def check_urls(urls: Iterable[str]) -> list[str]:
+    """The URLs, if each is an absolute http(s) URL with a host; raises `CrawlError` otherwise."""
+    checked = []
+    for url in urls:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise CrawlError(f"not an http(s) URL: {url!r}")
+        checked.append(url)
+    return checked
+
+
+def crawl_state_dir() -> Path:
+    """Default state folder: `$FRESHINDEX_HOME/crawl-cache`."""
+    return home_dir() / "crawl-cache"
+
+
+def run_spider(plan: CrawlPlan, settings: dict[str, Any]) -> PageLog:
+    """Run the spider to the end on Twisted's reactor (once per process) and return its log."""
+    from scrapy.crawler import CrawlerProcess
+
+    page_log = PageLog()
+    process = CrawlerProcess(settings)
+    process.crawl(ProductSpider, plan=plan, page_log=page_log)
+    process.start()
+    return page_log
+
+
+def crawl(
+    start_urls: Iterable[str],
+    sitemaps: Iterable[str],
+    settings: Settings,
+    *,
+    options: CrawlOptions | None = None,
+    state_dir: Path | None = None,
+    sink: MessageSink | None = None,
+    dry_run: bool = False,
+) -> CrawlReport:
+    """Crawl, extract, publish the new and changed products; return what happened.
+
+    `sink` defaults to a `KafkaSink` opened only when there is something to publish;
+    `dry_run` publishes to a `CountingSink` and remembers nothing.
+    """
+    options = options or CrawlOptions()
+    state_dir = state_dir or crawl_state_dir()
+    starts, maps = check_urls(start_urls), check_urls(sitemaps)
+    if not starts and not maps:
+        raise CrawlError("nothing to crawl: give at least one URL or --sitemap")
+    started = time.perf_counter()
+    store = SeenStore(state_dir / "seen.sqlite3")
+    try:
+        plan = CrawlPlan(
+            start_urls=tuple(starts),
+            sitemap_urls=tuple(maps),
+            allowed_domains=allowed_domains_of([*starts, *maps]),
+            max_pages=options.max_pages,
+            max_page_bytes=options.max_page_bytes,
+            known_urls=store.urls(),
+        )
+        page_log = run_spider(plan, scrapy_settings(options, state_dir))
+        report, changed = _sort_outcomes(page_log, store)
+        report.dry_run = dry_run
+        if changed:
+            report.published = _publish(changed, settings, sink, dry_run)
+            report.rejected = _rejected_pages(report.published, changed)
+            if not dry_run:
+                rejected = {r.url for r in report.rejected}
+                store.remember(p for p in changed if p.url not in rejected)
+    finally:
+        store.close()
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _sort_outcomes(page_log: PageLog, store: SeenStore) -> tuple[CrawlReport, list[PageRecord]]:
+    report = CrawlReport(
+        crawled=page_log.pages_fetched,
+        sitemaps=page_log.sitemaps_read,
+        limit_reached=page_log.limit_reached,
+    )
+    changed: list[PageRecord] = []
+    for outcome in page_log.outcomes:
+        if isinstance(outcome, PageSkipped):
+            report.skipped.append(outcome)
+        elif isinstance(outcome, PageUnchanged):
+            report.unchanged += 1
+        else:
+            page = PageRecord(url=outcome.url, record=_with_source(outcome))
+            report.products.append(page)
+            if store.unchanged(page.url, record_hash(page.record)):
+                report.unchanged += 1
+            else:
+                changed.append(page)
+    report.changed = len(changed)
+    return report, changed
+
+
+def _rejected_pages(summaries: list[PublishSummary], pages: list[PageRecord]) -> list[PageSkipped]:
+    """Rejected publish rows back to their pages (a row's line is the page's position)."""
+    return [
+        PageSkipped(url=pages[r.line - 1].url, reason=r.reason)
+        for summary in summaries
+        for r in summary.rejected
+    ]
+
+
+def _with_source(page: PageRecord) -> ProductRecord:
+    source = f"crawl:{urlsplit(page.url).hostname or 'unknown'}"
+    if page.record.source == source:
+        return page.record
+    return page.record.model_copy(update={"source": source})
+
+
+def _publish(
+    pages: list[PageRecord], settings: Settings, sink: MessageSink | None, dry_run: bool
+) -> list[PublishSummary]:
+    chunker = chunker_for(settings)
+    if dry_run:
+        return _publish_by_source(pages, CountingSink(), chunker)
+    if sink is not None:
+        return _publish_by_source(pages, sink, chunker)
+    from ingest.producer import KafkaSink
+
+    with KafkaSink(settings) as kafka:
+        return _publish_by_source(pages, kafka, chunker)
+
+
+def _publish_by_source(
+    pages: list[PageRecord], sink: MessageSink, chunker: Chunker
+) -> list[PublishSummary]:
+    """One `publish_items` per source (`crawl:<host>`); a row's line is its page's position."""
+    by_source: dict[str, list[Accepted]] = {}
+    for line, page in enumerate(pages, start=1):
+        by_source.setdefault(page.record.source, []).append(Accepted(line=line, record=page.record))
+    return [
+        publish_items(items, sink, chunker, source=source) for source, items in by_source.items()
+    ]

@@ -1,0 +1,171 @@
+"""Field normalisation: prices to Decimal, currencies to ISO 4217, availability to schema.org names."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+from urllib.parse import urlsplit
+
+from price_parser import Price
+
+from schemas.models import Availability
+
+_PLAIN_NUMBER = re.compile(r"^\s*\d{1,12}(?:\.\d{1,4})?\s*$")
+_MAX_PRICE = Decimal("1e10")
+
+_SYMBOLS: dict[str, str] = {
+    "€": "EUR",
+    "£": "GBP",
+    "¥": "JPY",
+    "円": "JPY",
+    "元": "CNY",
+    "₹": "INR",
+    "₽": "RUB",
+    "руб": "RUB",
+    "р.": "RUB",
+    "₴": "UAH",
+    "грн": "UAH",
+    "zł": "PLN",
+    "zl": "PLN",
+    "kč": "CZK",
+    "ft": "HUF",
+    "lei": "RON",
+    "лв": "BGN",
+    "kn": "HRK",
+    "₺": "TRY",
+    "tl": "TRY",
+    "₩": "KRW",
+    "₪": "ILS",
+    "₫": "VND",
+    "฿": "THB",
+    "r$": "BRL",
+    "₱": "PHP",
+    "rp": "IDR",
+    "rm": "MYR",
+    "₸": "KZT",
+    "тг": "KZT",
+    "тг.": "KZT",
+    "ر.س": "SAR",
+    "د.إ": "AED",
+    "nt$": "TWD",
+    "hk$": "HKD",
+    "a$": "AUD",
+    "au$": "AUD",
+    "c$": "CAD",
+    "ca$": "CAD",
+    "s$": "SGD",
+    "nz$": "NZD",
+    "us$": "USD",
+    "fr.": "CHF",
+    "sfr": "CHF",
+    "chf": "CHF",
+    "din": "RSD",
+}
+_DOLLAR_BY_TLD = {
+    "ca": "CAD",
+    "au": "AUD",
+    "nz": "NZD",
+    "sg": "SGD",
+    "hk": "HKD",
+    "tw": "TWD",
+    "mx": "MXN",
+    "cl": "CLP",
+    "ar": "ARS",
+    "co": "COP",
+    "br": "BRL",
+}
+_KRONA_BY_TLD = {"se": "SEK", "no": "NOK", "dk": "DKK", "is": "ISK"}
+_RUPEE_BY_TLD = {"pk": "PKR", "lk": "LKR", "np": "NPR"}
+_EURO_ALIASES = {"eur", "euro", "euros"}
+
+_AVAILABILITY: dict[str, Availability] = {
+    "instock": Availability.IN_STOCK,
+    "in_stock": Availability.IN_STOCK,
+    "available": Availability.IN_STOCK,
+    "true": Availability.IN_STOCK,
+    "outofstock": Availability.OUT_OF_STOCK,
+    "out_of_stock": Availability.OUT_OF_STOCK,
+    "unavailable": Availability.OUT_OF_STOCK,
+    "false": Availability.OUT_OF_STOCK,
+    "oos": Availability.OUT_OF_STOCK,
+    "preorder": Availability.PRE_ORDER,
+    "presale": Availability.PRE_ORDER,
+    "backorder": Availability.BACK_ORDER,
+    "limitedavailability": Availability.LIMITED_AVAILABILITY,
+    "soldout": Availability.SOLD_OUT,
+    "discontinued": Availability.DISCONTINUED,
+    "instoreonly": Availability.IN_STORE_ONLY,
+    "onlineonly": Availability.ONLINE_ONLY,
+}
+
+
+def _tld(url: str | None) -> str:
+    host = urlsplit(url).hostname or "" if url else ""
+    return host.rsplit(".", 1)[-1].lower()
+
+
+def parse_amount(value: object) -> Decimal | None:
+    """A price amount from a number or text (`"1.299,00 €"` -> 1299.00); None when there is none."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        text = repr(value) if isinstance(value, float) else str(value)
+    else:
+        text = str(value).strip()
+    if not text or len(text) > 100:
+        return None
+    if _PLAIN_NUMBER.match(text):
+        amount: Decimal | None = Decimal(text.strip())
+    else:
+        amount = Price.fromstring(text).amount
+    return _bounded(amount)
+
+
+def _bounded(amount: Decimal | None) -> Decimal | None:
+    if amount is None:
+        return None
+    try:
+        amount = amount.quantize(Decimal("0.0001")).normalize()
+    except InvalidOperation:
+        return None
+    if amount < 0 or amount >= _MAX_PRICE:
+        return None
+    return amount
+
+
+def parse_price_text(text: str) -> tuple[Decimal | None, str | None]:
+    """Amount and raw currency mark of a displayed price (`"£1,299.00"` -> 1299.00, "£")."""
+    price = Price.fromstring(text)
+    return _bounded(price.amount), price.currency
+
+
+def currency_code(value: object, url: str | None = None) -> str | None:
+    """ISO 4217 code of a code, symbol or local abbreviation; the URL's TLD settles `$`, `kr`, `Rs`."""
+    if not isinstance(value, str):
+        return None
+    mark = value.strip()
+    if re.fullmatch(r"[A-Za-z]{3}", mark) and mark.lower() not in {"lei", "rub", "руб"}:
+        return "EUR" if mark.lower() == "eur" else mark.upper()
+    low = mark.lower().rstrip(":")
+    if low in _EURO_ALIASES:
+        return "EUR"
+    if low in _SYMBOLS:
+        return _SYMBOLS[low]
+    tld = _tld(url)
+    if "$" in low:
+        return _DOLLAR_BY_TLD.get(tld, "USD")
+    if low in {"kr", "kr.", ":-"}:
+        return _KRONA_BY_TLD.get(tld)
+    if low in {"rs", "rs.", "₨"}:
+        return _RUPEE_BY_TLD.get(tld, "INR")
+    return next((code for sym, code in _SYMBOLS.items() if len(sym) > 1 and sym in low), None)
+
+
+def availability(value: object) -> Availability | None:
+    """schema.org availability name of a URL, name or common flag (`in_stock`, `true`)."""
+    if isinstance(value, bool):
+        value = str(value).lower()
+    if not isinstance(value, str) or not value.strip():
+        return None
+    key = value.strip().rstrip("/").rsplit("/", 1)[-1].lower().replace(" ", "").replace("-", "")
+    return _AVAILABILITY.get(key)
