@@ -92,9 +92,14 @@ class IndexWorker:
         return result
 
     async def _process_with_retry(self, messages: list[RawMessage]) -> BatchResult:
+        """The batch's result; transient failures (also during the message-by-message fallback)
+        hold the batch and retry with capped backoff, so they never reach the agent."""
         attempt = 0
+        one_by_one = False
         while True:
             try:
+                if one_by_one:
+                    return await self._one_by_one(messages)
                 return await self.indexer().process(messages)
             except (EmbeddingUnavailable, VectorIndexError) as e:
                 counter = (
@@ -113,7 +118,7 @@ class IndexWorker:
                 log.exception(
                     "unexpected error on a batch of %d; retrying message by message", len(messages)
                 )
-                return await self._one_by_one(messages)
+                one_by_one = True
 
     async def _one_by_one(self, messages: list[RawMessage]) -> BatchResult:
         total = BatchResult()
@@ -131,9 +136,19 @@ class IndexWorker:
         return total
 
     async def _send_dead_letter(self, letter: DeadLetter) -> None:
+        """Deliver before the batch's offsets are acknowledged; a broker hiccup holds the batch."""
         key = letter.key.encode() if letter.key else None
-        fut = await self.dead_letters.send(key=key, value=letter.model_dump_json().encode())
-        await fut  # delivered before the offsets of the batch are acknowledged
+        attempt = 0
+        while True:
+            try:
+                fut = await self.dead_letters.send(key=key, value=letter.model_dump_json().encode())
+                await fut
+                return
+            except Exception as e:  # the broker's errors vary by client version; all are retried
+                delay = min(RETRY_CAP_S, 2.0**attempt)
+                log.warning("dead letter not delivered (%s); retrying in %.0fs", e, delay)
+                attempt += 1
+                await asyncio.sleep(delay)
 
     async def _maybe_maintain(self) -> None:
         if time.monotonic() - self._last_maintained < MAINTAIN_EVERY_S:

@@ -91,3 +91,27 @@ def test_unexpected_error_dead_letters_only_the_guilty_message(
         "BAD",
     )
     assert "bug triggered" in letter.message and letter.payload == '{"boom": 1}'
+
+
+class FlakyDuringFallback(ScriptedIndexer):
+    """A bug on the whole batch, then Triton goes down once while messages are retried singly."""
+
+    def __init__(self) -> None:
+        super().__init__([RuntimeError("bug on the batch")])
+        self.down_once = True
+
+    async def process(self, messages: list[RawMessage]) -> BatchResult:
+        if not self.errors and len(messages) == 1 and self.down_once:
+            self.calls.append(messages)
+            self.down_once = False
+            raise EmbeddingUnavailable("triton restarting")
+        return await super().process(messages)
+
+
+def test_transient_error_during_the_fallback_is_held_not_raised(
+    worker: worker_app.IndexWorker,
+) -> None:
+    worker._indexer = FlakyDuringFallback()  # type: ignore[assignment]
+    result = asyncio.run(worker._process_with_retry(messages(3)))
+    assert result.written == 3 and not result.dead_letters
+    assert worker.sleeps == [1.0]  # type: ignore[attr-defined]
