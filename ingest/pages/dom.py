@@ -47,7 +47,10 @@ class Page:
         return page
 
     def visible(self) -> Iterator[Any]:
-        """Elements of the body outside scripts, styles and templates, in document order."""
+        """Elements of the body outside scripts, styles and templates, in document order.
+
+        The body's own classes are page-state flags (`menu-hide`, `no-js`), never a hidden page.
+        """
         body = self.root.find("body")
         if body is None:
             body = self.root
@@ -56,7 +59,7 @@ class Page:
             if not isinstance(el.tag, str):
                 continue
             parent = el.getparent()
-            if el.tag in INVISIBLE or parent in hidden or is_hidden(el):
+            if el.tag in INVISIBLE or parent in hidden or (el is not body and is_hidden(el)):
                 hidden.add(el)
                 continue
             yield el

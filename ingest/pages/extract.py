@@ -67,7 +67,15 @@ def _extract(page_text: str, url: str | None) -> Extracted:
     ranked = [c for c in (main, platforms.detect(page), graph, found) if c is not None]
     if main is None and not _shows_product(ranked, signals, structured.og_type(data)):
         raise NoProduct("no product on the page: no product markup, no price beside a title")
-    merged = _merge([*ranked, scripts.candidate(page.scripts, url)], products, main, found)
+    merged = _merge(
+        [*ranked, scripts.candidate(page.scripts, url)],
+        products,
+        main,
+        found,
+        signals.get("labelled_sku"),
+    )
+    if graph is not None and _corroborated(graph.price, found.price, merged.price):
+        merged.price, merged.currency = found.price, found.currency or graph.currency
     merged.category = structured.breadcrumbs(data) or merged.category
     merged.description = _description(page, main, graph)
     merged.attributes = {**text.specifications(page), **merged.attributes}
@@ -87,6 +95,12 @@ def _main_product(products: list[Candidate], heading: str | None) -> Candidate |
     return max(enumerate(products), key=score)[1]
 
 
+def _corroborated(graph: Decimal | None, shown: Decimal | None, chosen: Decimal | None) -> bool:
+    """OpenGraph and the visible price agree on an amount other than the chosen one: two
+    independent sources outvote a stale or different structured price."""
+    return graph is not None and graph == shown and chosen is not None and chosen != graph
+
+
 def _shows_product(ranked: list[Candidate], signals: dict[str, Any], og_type: str | None) -> bool:
     if any(c.source in platforms.PLATFORMS and c.price is not None for c in ranked):
         return True
@@ -101,9 +115,17 @@ def _shows_product(ranked: list[Candidate], signals: dict[str, Any], og_type: st
 
 
 def _merge(
-    ranked: list[Candidate], products: list[Candidate], main: Candidate | None, found: Candidate
+    ranked: list[Candidate],
+    products: list[Candidate],
+    main: Candidate | None,
+    found: Candidate,
+    labelled_sku: str | None = None,
 ) -> Candidate:
-    """First non-empty value per field; price and its currency come from one source."""
+    """First non-empty value per field; price and its currency come from one source.
+
+    A product number shown under an explicit label (`SKU: ...`, `Product code: ...`) beats the
+    markup's sku, which is often an internal variant or database id the shopper never sees.
+    """
     twins = [p for p in products if main is not None and p is not main and p.title == main.title]
     sources = [*ranked[:1], *twins, *ranked[1:]] if main is not None else ranked
     merged = Candidate(source="+".join(dict.fromkeys(c.source for c in sources)))
@@ -116,6 +138,8 @@ def _merge(
     merged.attributes = next((c.attributes for c in sources if c.attributes), {})
     if len({t.sku for t in [*twins, ranked[0]]}) > 1 and found.sku:
         merged.sku = found.sku  # variants differ: the page's labelled product number
+    if labelled_sku:
+        merged.sku = labelled_sku  # the product number the page shows under an explicit label
     merged.sku = _identifier(merged.sku)
     if twins and any(t.availability == Availability.IN_STOCK for t in [*twins, ranked[0]]):
         merged.availability = Availability.IN_STOCK  # variants: the product is on sale if one is

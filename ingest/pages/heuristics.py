@@ -60,7 +60,7 @@ _SKU_LABEL = (
     r"product\s*(?:code|id|number|no\.?|#)|prod\.?\s*(?:code|no\.?)|(?:post|listing|ad|offer)\s*(?:id|number|no\.?)|"
     r"anzeigen-?(?:nummer|id)|šifra|sifra|katalognummer|artikul|артикул|код\s*товара|cikkszám|"
     r"tuotenumero|varenummer|varenr\.?|bestellnummer|best\.?-?nr\.?|numer katalogowy|"
-    r"style\s*(?:no\.?|number|code)"
+    r"style\s*(?:no\.?|number|code)|商品編號|商品编号|商品番号|商品コード|品番|商品代碼|商品代码|貨號|货号"
 )
 _WEAK_SKU_LABEL = (
     r"référence|réf\.?|ref\.?|reference|código|codigo|cod(?:ice)?\.?|kod(?:\s+produktu)?|код"
@@ -74,7 +74,10 @@ _VALUE = r"([A-Za-z0-9][A-Za-z0-9\-_./]{1,39})"
 
 
 def _label(pattern: str) -> re.Pattern[str]:
-    return re.compile(rf"^\s*(?:\w+\s+)?(?:{pattern})\s*[:#.]?\s*(?:{_VALUE})?\s*$", re.IGNORECASE)
+    return re.compile(
+        rf"^\s*[(\[〈【（]?\s*(?:\w+\s+)?(?:{pattern})\s*[:#.：]?\s*(?:{_VALUE})?\s*[)\]〉】）]?\s*$",
+        re.IGNORECASE,
+    )
 
 
 _LABELS = {
@@ -83,6 +86,10 @@ _LABELS = {
     "mpn": _label(_MPN_LABEL),
     "weak_sku": _label(_WEAK_SKU_LABEL),
 }
+_REFERENCE_ATTR = re.compile(
+    r"(?:^|[\s_-])(?:sku|product-?(?:reference|ref|code|number|no)|item-?(?:number|code|no)|"
+    r"article-?(?:number|no)|reference|catnumber|cat-?(?:number|no))(?:$|[\s_-])"
+)
 _GTIN_VALUE = re.compile(r"^\d{8}$|^\d{12,14}$|^97[89]\d{10}$")
 
 
@@ -132,8 +139,9 @@ def _context(el: Any, depth: int = 3) -> str:
 
 
 def _far_context(el: Any) -> tuple[str, bool]:
+    """Names of the element and its ancestors below `body` (whose classes are page-state flags)."""
     parts, struck = [], False
-    while el is not None:
+    while el is not None and el.tag not in ("body", "html"):
         if el.tag in ("del", "s", "strike"):
             struck = True
         parts.append(attrs_of(el))
@@ -211,6 +219,34 @@ def identifiers(page: Page) -> dict[str, str]:
     return found
 
 
+def reference(page: Page) -> str | None:
+    """An id alone in an element whose class/id/itemprop names it (`<span class="sku">12-34</span>`),
+    outside related-product blocks."""
+    for el in page.visible():
+        if len(el) > 2 or not _REFERENCE_ATTR.search(_naming_attrs(el)):
+            continue
+        text = text_content(el, 40).strip()
+        match = re.fullmatch(_VALUE, text)
+        if (
+            match
+            and len(text) >= 4
+            and _plausible("sku", text)
+            and not _ELSEWHERE.search(_far_context(el)[0])
+        ):
+            return match.group(1)
+    return None
+
+
+def _naming_attrs(el: Any) -> str:
+    """class/id/itemprop/data-* names, plus short word-like data-* values (`data-qa="product-code"`)."""
+    values = [
+        str(v).lower()
+        for k, v in el.attrib.items()
+        if str(k).startswith("data-") and len(str(v)) < 40 and re.fullmatch(r"[A-Za-z_-]+", str(v))
+    ]
+    return " ".join([attrs_of(el), *values])
+
+
 def _next_value(texts: list[tuple[int, str, Any]], index: int) -> str | None:
     for _, text, _el in texts[index + 1 : index + 3]:
         match = re.fullmatch(_VALUE, text.strip(" :#"))
@@ -276,7 +312,8 @@ def candidate(page: Page) -> tuple[Candidate, dict[str, Any]]:
         anchors.append(page.order.get(heading_el, 0))
     amount, mark, score = price(page, anchors)
     ids = identifiers(page)
-    ids.setdefault("sku", ids.pop("weak_sku", ""))
+    labelled = ids.get("sku")
+    ids.setdefault("sku", ids.pop("weak_sku", "") or reference(page) or "")
     found = Candidate(
         source="heuristics",
         title=heading,
@@ -288,5 +325,10 @@ def candidate(page: Page) -> tuple[Candidate, dict[str, Any]]:
         mpn=ids.get("mpn"),
         category=breadcrumbs(page, heading),
     )
-    signals = {"buy_buttons": len(buttons), "price_score": score, "has_h1": heading_el is not None}
+    signals = {
+        "buy_buttons": len(buttons),
+        "price_score": score,
+        "has_h1": heading_el is not None,
+        "labelled_sku": labelled,
+    }
     return found, signals
