@@ -16,8 +16,9 @@ from typing import Any
 
 import pytest
 
-from infra.stack import StackInfo, down, free_port, up
+from infra.stack import StackInfo, down, ensure_topics, free_port, up
 from schemas.settings import Settings
+from tests.integration.harness import WorkerProcess
 
 _PREFIX = "FRESHINDEX_"
 
@@ -71,3 +72,29 @@ def env(stack: StackInfo, tmp_path: Path) -> dict[str, str]:
 def make_settings() -> Callable[[dict[str, str]], Settings]:
     """`settings_for`, as a fixture."""
     return settings_for
+
+
+StartWorker = Callable[..., WorkerProcess]
+
+
+@pytest.fixture
+def start_worker(env: dict[str, str], tmp_path: Path) -> Iterator[StartWorker]:
+    """Starts real `freshindex worker` processes with the test's env (plus overrides); stops them."""
+    workers: list[WorkerProcess] = []
+
+    def start(**overrides: str) -> WorkerProcess:
+        w = WorkerProcess({**env, **overrides}, tmp_path / f"worker-{len(workers)}.log")
+        workers.append(w)
+        return w
+
+    yield start
+    for w in workers:
+        w.stop()
+
+
+@pytest.fixture
+def settings(env: dict[str, str]) -> Settings:
+    """The test's settings, with its topics created."""
+    s = settings_for(env)
+    ensure_topics(s)
+    return s

@@ -27,10 +27,9 @@ from typing import Any
 
 import pytest
 
-from infra.stack import ensure_topics
 from schemas.settings import Settings
-from tests.integration.conftest import settings_for
-from tests.integration.harness import WorkerProcess, cli
+from tests.integration.conftest import StartWorker
+from tests.integration.harness import cli
 from workers.ops import wait_until_caught_up
 
 pytestmark = pytest.mark.integration
@@ -266,30 +265,6 @@ def test_max_pages_bounds_the_crawl(site: Site, tmp_path: Path) -> None:
 
 def _sitemap_skips(report: dict[str, Any]) -> int:
     return sum(1 for s in report["skipped"] if s["sitemap"])
-
-
-StartWorker = Callable[..., WorkerProcess]
-
-
-@pytest.fixture
-def start_worker(env: dict[str, str], tmp_path: Path) -> Iterator[StartWorker]:
-    workers: list[WorkerProcess] = []
-
-    def start(**overrides: str) -> WorkerProcess:
-        w = WorkerProcess({**env, **overrides}, tmp_path / f"worker-{len(workers)}.log")
-        workers.append(w)
-        return w
-
-    yield start
-    for w in workers:
-        w.stop()
-
-
-@pytest.fixture
-def settings(env: dict[str, str]) -> Settings:
-    s = settings_for(env)
-    ensure_topics(s)
-    return s
 
 
 def search(env: dict[str, str], query: str) -> list[dict[str, Any]]:

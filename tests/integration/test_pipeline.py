@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from kafka import KafkaProducer
 
-from infra.stack import ensure_topics
 from ingest.producer import KafkaSink
 from ingest.publish import chunker_for, publish_feed
 from schemas.models import ProductDeleted
 from schemas.settings import Settings
-from tests.integration.conftest import settings_for
+from tests.integration.conftest import StartWorker
 from tests.integration.harness import (
-    WorkerProcess,
     cli,
     expected_state,
     product,
@@ -28,29 +25,6 @@ from workers.index.factory import open_index
 from workers.ops import dead_letters, wait_until_caught_up
 
 pytestmark = pytest.mark.integration
-
-StartWorker = Callable[..., WorkerProcess]
-
-
-@pytest.fixture
-def start_worker(env: dict[str, str], tmp_path: Path) -> Iterator[StartWorker]:
-    workers: list[WorkerProcess] = []
-
-    def start(**overrides: str) -> WorkerProcess:
-        w = WorkerProcess({**env, **overrides}, tmp_path / f"worker-{len(workers)}.log")
-        workers.append(w)
-        return w
-
-    yield start
-    for w in workers:
-        w.stop()
-
-
-@pytest.fixture
-def settings(env: dict[str, str]) -> Settings:
-    s = settings_for(env)
-    ensure_topics(s)
-    return s
 
 
 def publish(settings: Settings, feed: Path) -> None:
