@@ -12,12 +12,13 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from infra.cli_crawl import crawl as crawl_command
 from infra.cli_extract import extract as extract_command
+from infra.render import print_status, print_summary, snippet
 from schemas.settings import Settings, home_dir
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
@@ -124,22 +125,9 @@ def publish(
     if as_json:
         typer.echo(json.dumps(summary.as_dict()))
     else:
-        _print_summary(summary.as_dict())
+        print_summary(summary.as_dict())
     if fail_on_reject and summary.rejected:
         raise typer.Exit(2)
-
-
-def _print_summary(s: dict[str, Any]) -> None:
-    typer.echo(
-        f"{s['source']}: {s['products']} products, {s['chunks']} chunks, {s['deletions']} deletions, "
-        f"{len(s['rejected'])} rejected ({s['seconds']:.2f}s)"
-    )
-    for r in s["rejected"]:
-        typer.echo(
-            f"  rejected line {r['line']}"
-            + (f" (id {r['id']})" if r["id"] else "")
-            + f": {r['reason']}"
-        )
 
 
 @app.command()
@@ -209,12 +197,7 @@ def search(
             f"{rank:>2}. [{h.score:.4f}] {h.product_id}  {h.fields.get('title')}  "
             f"({price}, {h.fields.get('availability') or '-'})"
         )
-        typer.echo(f"      {h.fields.get('section')}: {_snippet(h.text)}")
-
-
-def _snippet(text: str, width: int = 110) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= width else flat[: width - 1] + "…"
+        typer.echo(f"      {h.fields.get('section')}: {snippet(h.text)}")
 
 
 @app.command()
@@ -232,40 +215,7 @@ def status(as_json: JsonOpt = False) -> None:
     if as_json:
         typer.echo(json.dumps(report, default=str))
         return
-    _print_status(report)
-
-
-def _print_status(r: dict[str, Any]) -> None:
-    typer.echo(f"topic {r['topic']} @ {r['broker']}, group {r['consumer_group']}")
-    typer.echo("  partition  committed  high-watermark  lag")
-    for p in r["partitions"]:
-        committed = "-" if p["committed"] is None else p["committed"]
-        typer.echo(
-            f"  {p['partition']:>9}  {committed:>9}  {p['high_watermark']:>14}  {p['lag']:>3}"
-        )
-    typer.echo(f"  total lag: {r['total_lag']}")
-    idx = r["index"]
-    typer.echo(
-        f"index {idx['backend']}:{idx['name']}: {idx['rows']} chunks"
-        + (f" ({idx['note']})" if "note" in idx else "")
-    )
-    f = r["freshness"]
-    if f["chunks"]:
-        typer.echo(
-            f"freshness (last {f['window_s']:.0f}s, {f['chunks']} chunks): "
-            f"p50 {f['p50_s']}s, p99 {f['p99_s']}s, max {f['max_s']}s"
-        )
-    else:
-        typer.echo(f"freshness: no chunks written in the last {f['window_s']:.0f}s")
-    d = r["dead_letters"]
-    typer.echo(f"dead letters on {d['topic']}: {d['total']}")
-    for letter in d["recent"]:
-        where = (
-            f"{letter['source']} line {letter['line']}"
-            if letter.get("line")
-            else f"{letter['topic']}[{letter['partition']}]@{letter['offset']}"
-        )
-        typer.echo(f"  {letter['stage']}/{letter['error_type']} {where}: {letter['message'][:160]}")
+    print_status(report)
 
 
 @app.command("dead-letters")
@@ -294,7 +244,7 @@ def dead_letters_cmd(
             + (f"line {d.line}" if d.line else f"partition {d.partition} offset {d.offset}")
             + f", key {d.key}"
         )
-        typer.echo(f"  payload: {_snippet(d.payload, 200)}")
+        typer.echo(f"  payload: {snippet(d.payload, 200)}")
 
 
 @app.command()

@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import typer
 
 from infra import stack
-from infra.cli import _print_status, _print_summary, _snippet
+from infra.processes import start_worker, stop_worker
+from infra.render import print_status, print_summary, snippet
 from ingest.producer import KafkaSink
 from ingest.publish import chunker_for, publish_feed
 from schemas.settings import Settings, home_dir
@@ -29,30 +27,6 @@ from workers.search import search
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample"
 
 
-def start_worker(home: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    """An index worker in its own process, logging to home/logs/worker.log."""
-    (home / "logs").mkdir(parents=True, exist_ok=True)
-    log = home / "logs" / "worker.log"
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "infra.cli", "worker"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-
-def stop_worker(proc: subprocess.Popen[bytes], timeout_s: float = 20) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-
 def _step(text: str) -> None:
     typer.secho(f"\n== {text}", bold=True)
 
@@ -60,7 +34,7 @@ def _step(text: str) -> None:
 def _publish_and_wait(settings: Settings, feed: Path) -> None:
     with KafkaSink(settings) as sink:
         summary = publish_feed(feed, sink, chunker_for(settings))
-    _print_summary(summary.as_dict())
+    print_summary(summary.as_dict())
     started = time.monotonic()
     wait_until_caught_up(settings, timeout_s=900)
     typer.echo(
@@ -80,7 +54,7 @@ def _searches(settings: Settings) -> None:
                 f"  {rank}. {hit.product_id} {f['title']} "
                 f"({f.get('price_text')} {f.get('currency')}, {f.get('availability')})"
             )
-            typer.echo(f"     {_snippet(hit.text, 100)}")
+            typer.echo(f"     {snippet(hit.text, 100)}")
 
 
 def run_demo(*, keep_running: bool = False) -> int:
@@ -98,7 +72,7 @@ def run_demo(*, keep_running: bool = False) -> int:
     os.environ.update(env)
     settings = Settings.load()
     stack.ensure_topics(settings)
-    worker = start_worker(home, env)
+    worker = start_worker(env, home / "logs" / "worker.log")
     typer.echo(
         f"  worker pid {worker.pid}, metrics http://127.0.0.1:{env['FRESHINDEX_METRICS_PORT']}/metrics, "
         f"log {home / 'logs' / 'worker.log'}"
@@ -113,7 +87,7 @@ def run_demo(*, keep_running: bool = False) -> int:
         _step("searching the live index")
         _searches(settings)
         _step("status")
-        _print_status(status(settings))
+        print_status(status(settings))
     finally:
         if keep_running:
             typer.echo(

@@ -14,7 +14,15 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 SCHEMA_VERSION = 1
 """Version of the message format. A consumer dead-letters messages of a version it does not know."""
@@ -31,6 +39,21 @@ def chunk_id(product_id: str, chunk_index: int) -> str:
 def content_hash(text: str) -> str:
     """Hash of the text that is embedded: equal hash, equal vector."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def describe_errors(
+    error: ValidationError, *, subject: str, show_input: bool = False, limit: int | None = None
+) -> str:
+    """A validation error as one readable line: `field: problem; ...` (`subject` names the whole
+    value when an error has no field), optionally with the offending input and a cap."""
+    parts = []
+    for err in error.errors(include_url=False):
+        where = ".".join(str(p) for p in err["loc"]) or subject
+        shown = f" (got {err['input']!r})" if show_input and err["type"] != "missing" else ""
+        parts.append(f"{where}: {err['msg']}{shown}")
+    if limit is not None and len(parts) > limit:
+        return "; ".join(parts[:limit]) + f" (+{len(parts) - limit} more)"
+    return "; ".join(parts)
 
 
 def utcnow() -> datetime:

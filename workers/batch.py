@@ -15,7 +15,14 @@ from datetime import UTC, datetime
 
 from pydantic import ValidationError
 
-from schemas.models import CHUNKS_TOPIC_MESSAGE, SCHEMA_VERSION, Chunk, DeadLetter, ProductDeleted
+from schemas.models import (
+    CHUNKS_TOPIC_MESSAGE,
+    SCHEMA_VERSION,
+    Chunk,
+    DeadLetter,
+    ProductDeleted,
+    describe_errors,
+)
 from workers.errors import MessageRejected
 
 
@@ -61,7 +68,8 @@ def decode(msg: RawMessage) -> Chunk | ProductDeleted:
             return ProductDeleted(product_id=key, published_at=published)
         except ValidationError as e:
             raise MessageRejected(
-                "validate", f"tombstone key is not a valid product id: {_short(e)}"
+                "validate",
+                f"tombstone key is not a valid product id: {describe_errors(e, subject='message', limit=5)}",
             ) from e
     try:
         data = json.loads(msg.value)
@@ -76,7 +84,7 @@ def decode(msg: RawMessage) -> Chunk | ProductDeleted:
     try:
         record = CHUNKS_TOPIC_MESSAGE.validate_python(data)
     except ValidationError as e:
-        raise MessageRejected("validate", _short(e)) from e
+        raise MessageRejected("validate", describe_errors(e, subject="message", limit=5)) from e
     if key is not None and key != record.product_id:
         raise MessageRejected(
             "validate", f"key {key!r} differs from product_id {record.product_id!r}"
@@ -119,11 +127,3 @@ def fold(messages: list[RawMessage]) -> Plan:
             plan.keep_below[record.product_id] = record.chunk_count
     plan.upserts = {c.chunk_id: c for chunks in pending.values() for c in chunks.values()}
     return plan
-
-
-def _short(error: ValidationError) -> str:
-    parts = [
-        f"{'.'.join(str(p) for p in e['loc']) or 'message'}: {e['msg']}"
-        for e in error.errors(include_url=False)
-    ]
-    return "; ".join(parts[:5]) + (f" (+{len(parts) - 5} more)" if len(parts) > 5 else "")

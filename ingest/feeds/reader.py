@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from ingest.errors import FeedError, RowRejected
 from ingest.prepare.clean import clean_line, clean_text
-from schemas.models import Availability, ProductRecord
+from schemas.models import Availability, ProductRecord, describe_errors
 
 _TRUE = {"1", "true", "yes", "y", "deleted"}
 _LINE_FIELDS = ("title", "brand", "category")
@@ -171,15 +171,4 @@ def to_record(row: dict[str, Any], source: str) -> ProductRecord:
     try:
         return ProductRecord.model_validate(fields)
     except ValidationError as e:
-        raise RowRejected(_reason(e)) from e
-
-
-def _reason(error: ValidationError) -> str:
-    parts = []
-    for err in error.errors(include_url=False):
-        where = ".".join(str(p) for p in err["loc"]) or "row"
-        parts.append(
-            f"{where}: {err['msg']}"
-            + (f" (got {err['input']!r})" if err["type"] != "missing" else "")
-        )
-    return "; ".join(parts)
+        raise RowRejected(describe_errors(e, subject="row", show_input=True)) from e

@@ -121,17 +121,14 @@ class Chunker:
         out: list[str] = []
         sizes: list[int] = []
         for sentence, size in zip(sentences, self.tokens.count_many(sentences), strict=True):
-            pieces = (
-                [sentence]
-                if size - self.tokens.special_tokens <= room
-                else self.tokens.split_to_fit(sentence, room + self.tokens.special_tokens)
-            )
+            bare = size - self.tokens.special_tokens
+            if bare <= room:
+                out.append(sentence)
+                sizes.append(bare)
+                continue
+            pieces = self.tokens.split_to_fit(sentence, room + self.tokens.special_tokens)
             out += pieces
-            sizes += (
-                [size - self.tokens.special_tokens]
-                if len(pieces) == 1 and pieces[0] == sentence
-                else [self._bare(p) for p in pieces]
-            )
+            sizes += [self._bare(p) for p in pieces]
         return out, sizes
 
     def _pack(self, sentences: list[str], sizes: list[int], room: int) -> list[list[str]]:

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from infra import stack
-from ingest.feeds.reader import Accepted, read_feed
+from ingest.feeds.reader import Accepted, read_feed, to_record
 from ingest.producer import KafkaSink
 from ingest.publish import chunker_for, publish_feed, publish_items
 from schemas.settings import Settings
@@ -127,23 +127,12 @@ def steady_freshness(
     with KafkaSink(settings) as sink:
         next_at = time.perf_counter()
         for row in rows:
-            record = Accepted(line=0, record=_record(row))
+            record = Accepted(line=0, record=to_record(row, "bench"))
             publish_items([record], sink, chunker, source="bench")
             next_at += interval
             time.sleep(max(0.0, next_at - time.perf_counter()))
     wait_until_caught_up(settings, timeout_s=3600, poll_s=0.2)
     return open_index(settings, create=False).freshness(start)
-
-
-def _record(row: dict[str, Any]) -> Any:
-    with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as handle:
-        handle.write(json.dumps(row) + "\n")
-    try:
-        item = next(iter(read_feed(Path(handle.name), source="bench")))
-    finally:
-        os.unlink(handle.name)
-    assert isinstance(item, Accepted), item
-    return item.record
 
 
 def main() -> int:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -15,6 +13,7 @@ from typing import Any
 
 import tritonclient.http as triton_http
 
+from infra.processes import kill_worker, start_worker, stop_worker
 from ingest.feeds.reader import Accepted, Deleted, read_feed
 from ingest.publish import chunker_for
 from schemas.settings import Settings
@@ -114,29 +113,16 @@ class WorkerProcess:
     def __init__(self, env: dict[str, str], log: Path) -> None:
         self.env = env
         self.log = log
-        with log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "infra.cli", "worker"],
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        self.proc = start_worker(env, log)
 
     def alive(self) -> bool:
         return self.proc.poll() is None
 
     def kill9(self) -> None:
-        os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(10)
+        kill_worker(self.proc)
 
     def stop(self) -> None:
-        if self.alive():
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.kill9()
+        stop_worker(self.proc)
 
     def metric(self, name: str) -> float:
         """Value of an unlabelled counter/gauge from the worker's /metrics."""

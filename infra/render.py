@@ -1,0 +1,58 @@
+"""Text renderings of the publish summary and the status report, shared by the CLI and `make run`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+
+def print_summary(s: dict[str, Any]) -> None:
+    typer.echo(
+        f"{s['source']}: {s['products']} products, {s['chunks']} chunks, {s['deletions']} deletions, "
+        f"{len(s['rejected'])} rejected ({s['seconds']:.2f}s)"
+    )
+    for r in s["rejected"]:
+        typer.echo(
+            f"  rejected line {r['line']}"
+            + (f" (id {r['id']})" if r["id"] else "")
+            + f": {r['reason']}"
+        )
+
+
+def snippet(text: str, width: int = 110) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def print_status(r: dict[str, Any]) -> None:
+    typer.echo(f"topic {r['topic']} @ {r['broker']}, group {r['consumer_group']}")
+    typer.echo("  partition  committed  high-watermark  lag")
+    for p in r["partitions"]:
+        committed = "-" if p["committed"] is None else p["committed"]
+        typer.echo(
+            f"  {p['partition']:>9}  {committed:>9}  {p['high_watermark']:>14}  {p['lag']:>3}"
+        )
+    typer.echo(f"  total lag: {r['total_lag']}")
+    idx = r["index"]
+    typer.echo(
+        f"index {idx['backend']}:{idx['name']}: {idx['rows']} chunks"
+        + (f" ({idx['note']})" if "note" in idx else "")
+    )
+    f = r["freshness"]
+    if f["chunks"]:
+        typer.echo(
+            f"freshness (last {f['window_s']:.0f}s, {f['chunks']} chunks): "
+            f"p50 {f['p50_s']}s, p99 {f['p99_s']}s, max {f['max_s']}s"
+        )
+    else:
+        typer.echo(f"freshness: no chunks written in the last {f['window_s']:.0f}s")
+    d = r["dead_letters"]
+    typer.echo(f"dead letters on {d['topic']}: {d['total']}")
+    for letter in d["recent"]:
+        where = (
+            f"{letter['source']} line {letter['line']}"
+            if letter.get("line")
+            else f"{letter['topic']}[{letter['partition']}]@{letter['offset']}"
+        )
+        typer.echo(f"  {letter['stage']}/{letter['error_type']} {where}: {letter['message'][:160]}")
