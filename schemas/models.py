@@ -24,16 +24,25 @@ from pydantic import (
     model_validator,
 )
 
-SCHEMA_VERSION = 1
-"""Version of the message format. A consumer dead-letters messages of a version it does not know."""
+SCHEMA_VERSION = 2
+"""Version of the message format written by this code. Version 2 added `document` (chunks and
+deletions of a product's documents); version 1 messages are read as the product's own chunks."""
+READABLE_SCHEMA_VERSIONS = frozenset({1, 2})
+"""Versions a consumer reads; it dead-letters messages of any other version."""
 
 CHUNK_NAMESPACE = uuid.UUID("5b0f3a55-7f1e-4b8e-9a0c-2f7a3c1d9e41")
 """uuid5 namespace of chunk ids: stable forever, or a replay would duplicate the index."""
 
 
-def chunk_id(product_id: str, chunk_index: int) -> str:
-    """Deterministic id of chunk `chunk_index` of `product_id` (a replay overwrites, never adds)."""
-    return str(uuid.uuid5(CHUNK_NAMESPACE, f"{product_id}\x1f{chunk_index}"))
+def chunk_id(product_id: str, chunk_index: int, document: str = "") -> str:
+    """Deterministic id of chunk `chunk_index` of `product_id`'s record, or of one of its
+    documents (a replay overwrites, never adds)."""
+    name = (
+        f"{product_id}\x1f{document}\x1f{chunk_index}"
+        if document
+        else f"{product_id}\x1f{chunk_index}"
+    )
+    return str(uuid.uuid5(CHUNK_NAMESPACE, name))
 
 
 def content_hash(text: str) -> str:
@@ -79,6 +88,7 @@ class Availability(StrEnum):
 
 
 ProductId = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\s\x00-\x1f]+$")]
+DocumentId = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f]+$")]
 
 
 class ProductRecord(_Frozen):
@@ -156,13 +166,16 @@ class Chunk(_Frozen):
     published_at: datetime = Field(default_factory=utcnow)
     """When the producer published the message (freshness starts here)."""
     chunk_id: str
-    """uuid5 of product id + chunk index: the index object id."""
+    """uuid5 of product id (+ document) + chunk index: the index object id."""
     product_id: ProductId
     """Product this chunk belongs to (the Kafka key)."""
+    document: str = Field(default="", max_length=200, pattern=r"^[^\x00-\x1f]*$")
+    """Document of the product this chunk comes from (a manual, a data sheet); empty for the
+    product's own record. The record and each document are replaced independently."""
     chunk_index: int = Field(ge=0)
-    """Position of the chunk within the product, from 0."""
+    """Position of the chunk within the product's record (or within the document), from 0."""
     chunk_count: int = Field(ge=1)
-    """Number of chunks of the product in this update: chunks at or beyond it are stale."""
+    """Number of chunks of the record (or document) in this update: those beyond are stale."""
     text: str = Field(min_length=1)
     """The text that is embedded (with its title/section context)."""
     section: str
@@ -186,9 +199,10 @@ class Chunk(_Frozen):
             raise ValueError(
                 f"chunk_index {self.chunk_index} is not below chunk_count {self.chunk_count}"
             )
-        if self.chunk_id != chunk_id(self.product_id, self.chunk_index):
+        if self.chunk_id != chunk_id(self.product_id, self.chunk_index, self.document):
             raise ValueError(
-                "chunk_id is not uuid5(product_id, chunk_index): a foreign id would duplicate index rows"
+                "chunk_id is not uuid5(product_id, document, chunk_index):"
+                " a foreign id would duplicate index rows"
             )
         return self
 
@@ -199,7 +213,8 @@ class Chunk(_Frozen):
 
 
 class ProductDeleted(_Frozen):
-    """Tombstone: every chunk of the product leaves the index."""
+    """Tombstone: every chunk of the product (its record and its documents) leaves the index,
+    or, with `document`, only that document's chunks."""
 
     kind: Literal["product_deleted"] = "product_deleted"
     """Message discriminator."""
@@ -209,6 +224,8 @@ class ProductDeleted(_Frozen):
     """When the producer published the message."""
     product_id: ProductId
     """Product to delete (the Kafka key)."""
+    document: DocumentId | None = None
+    """Only this document of the product; None deletes the product and all its documents."""
 
 
 ChunksTopicMessage = Annotated[Chunk | ProductDeleted, Field(discriminator="kind")]

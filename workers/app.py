@@ -23,7 +23,7 @@ import faust
 from prometheus_client import start_http_server
 
 from schemas.models import DeadLetter
-from schemas.settings import Settings
+from schemas.settings import Settings, home_dir
 from workers import metrics
 from workers.batch import RawMessage, dead_letter
 from workers.embedding.triton import TritonEmbedder
@@ -178,6 +178,7 @@ def create_app(settings: Settings) -> faust.App:
         value_serializer="raw",
         key_serializer="raw",
         store="memory://",
+        datadir=str(home_dir() / "faust" / "{conf.name}"),  # not `<group>-data` in the cwd
         web_enabled=False,
         topic_allow_declare=False,  # topics are created by `freshindex up` / publish with their settings
         topic_disable_leader=True,

@@ -1,10 +1,12 @@
 """Decode a batch of raw Kafka messages and fold it into the index changes it implies (pure).
 
-Messages of one product arrive in order (one partition, keyed by product id). Folding a batch
-per product in offset order gives: the chunks to write (the latest version of each chunk id)
-and, per product, the chunk count to keep (chunks at or beyond it are stale: the product shrank
-or was deleted). Applying that plan is idempotent, so a replay of any part of the topic leaves
-the index unchanged.
+Messages of one product arrive in order (one partition, keyed by product id). A product's chunks
+come in parts: its own record (document "") and each of its documents, replaced independently.
+Folding a batch in offset order gives: the chunks to write (the latest version of each chunk
+id), per part the chunk count to keep (chunks at or beyond it are stale: the part shrank or was
+deleted), and the products deleted as a whole (all parts, except those published again after
+the deletion within the batch). Applying that plan is idempotent, so a replay of any part of
+the topic leaves the index unchanged.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pydantic import ValidationError
 
 from schemas.models import (
     CHUNKS_TOPIC_MESSAGE,
-    SCHEMA_VERSION,
+    READABLE_SCHEMA_VERSIONS,
     Chunk,
     DeadLetter,
     ProductDeleted,
@@ -39,14 +41,21 @@ class RawMessage:
     """Broker/producer timestamp in seconds, if known."""
 
 
+Part = tuple[str, str]
+"""(product id, document): the product's own record is document ""."""
+
+
 @dataclass(kw_only=True)
 class Plan:
     """The index changes a batch implies."""
 
     upserts: dict[str, Chunk] = field(default_factory=dict)
     """Latest version of each chunk to write, by chunk id."""
-    keep_below: dict[str, int] = field(default_factory=dict)
-    """Per product: delete its chunks with chunk_index >= this (0 = the product was deleted)."""
+    keep_below: dict[Part, int] = field(default_factory=dict)
+    """Per part: delete its chunks with chunk_index >= this (0 = the part was deleted)."""
+    drop_products: dict[str, set[str]] = field(default_factory=dict)
+    """Products deleted as a whole: delete every chunk of the product except those of the
+    documents named here (parts published again after the deletion; `keep_below` bounds them)."""
     origins: dict[str, RawMessage] = field(default_factory=dict)
     """The message each upsert came from (coordinates for a dead letter)."""
     dead_letters: list[DeadLetter] = field(default_factory=list)
@@ -76,10 +85,11 @@ def decode(msg: RawMessage) -> Chunk | ProductDeleted:
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise MessageRejected("decode", f"value is not UTF-8 JSON: {e}") from e
     version = data.get("schema_version") if isinstance(data, dict) else None
-    if version != SCHEMA_VERSION:
+    if version not in READABLE_SCHEMA_VERSIONS:
+        readable = ", ".join(map(str, sorted(READABLE_SCHEMA_VERSIONS)))
         raise MessageRejected(
             "validate",
-            f"unsupported schema_version {version!r} (this worker reads {SCHEMA_VERSION})",
+            f"unsupported schema_version {version!r} (this worker reads {readable})",
         )
     try:
         record = CHUNKS_TOPIC_MESSAGE.validate_python(data)
@@ -108,22 +118,33 @@ def dead_letter(msg: RawMessage, error: Exception, stage: str) -> DeadLetter:
 def fold(messages: list[RawMessage]) -> Plan:
     """The plan of a batch, messages in consumption order (offset order within a partition)."""
     plan = Plan(consumed=len(messages))
-    pending: dict[str, dict[int, Chunk]] = {}
+    pending: dict[Part, dict[int, Chunk]] = {}
     for msg in messages:
         try:
             record = decode(msg)
         except MessageRejected as e:
             plan.dead_letters.append(dead_letter(msg, e, e.stage))
             continue
-        chunks = pending.setdefault(record.product_id, {})
+        product = record.product_id
+        if isinstance(record, ProductDeleted) and record.document is None:
+            for part in [p for p in pending if p[0] == product]:
+                del pending[part]
+            for part in [p for p in plan.keep_below if p[0] == product]:
+                del plan.keep_below[part]
+            plan.drop_products[product] = set()
+            continue
+        part = (product, record.document or "")
+        chunks = pending.setdefault(part, {})
         if isinstance(record, ProductDeleted):
             chunks.clear()
-            plan.keep_below[record.product_id] = 0
-        else:
-            for stale in [i for i in chunks if i >= record.chunk_count]:
-                del chunks[stale]
-            chunks[record.chunk_index] = record
-            plan.origins[record.chunk_id] = msg
-            plan.keep_below[record.product_id] = record.chunk_count
+            plan.keep_below[part] = 0
+            continue
+        for stale in [i for i in chunks if i >= record.chunk_count]:
+            del chunks[stale]
+        chunks[record.chunk_index] = record
+        plan.origins[record.chunk_id] = msg
+        plan.keep_below[part] = record.chunk_count
+        if product in plan.drop_products:
+            plan.drop_products[product].add(part[1])
     plan.upserts = {c.chunk_id: c for chunks in pending.values() for c in chunks.values()}
     return plan

@@ -8,7 +8,8 @@ For each chunk the index is asked what it holds under the chunk id:
     no embedding and no write);
   - same content hash, other metadata (a price change): rewritten with the stored vector;
   - otherwise: embedded through Triton and written.
-Then each touched product loses its chunks beyond its new chunk count (0 for a deletion).
+Then each touched part (a product's record or one of its documents) loses its chunks beyond
+its new chunk count, and products deleted as a whole lose every chunk.
 """
 
 from __future__ import annotations
@@ -97,7 +98,9 @@ class BatchIndexer:
             Row(chunk=plan.upserts[i], vector=v, indexed_at=indexed_at) for i, v in reuse.items()
         ]
         await asyncio.to_thread(self.index.upsert, rows)
-        result.deleted = await asyncio.to_thread(self.index.truncate_products, plan.keep_below)
+        result.deleted = await asyncio.to_thread(
+            self.index.delete_stale, plan.keep_below, plan.drop_products
+        )
         result.embedded, result.metadata_only, result.written = len(vectors), len(reuse), len(rows)
         result.lookup_s, result.embed_s = looked_up - started, embedded - looked_up
         result.write_s = time.perf_counter() - embedded

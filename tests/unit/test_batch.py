@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from ingest.prepare.chunk import Chunker
-from schemas.models import Chunk, ProductDeleted
+from schemas.models import Chunk, ProductDeleted, chunk_id
 from tests.unit.fakes import PUBLISHED, TOPIC, raw_message, raw_messages, record
 from workers.batch import RawMessage, decode, fold
 
@@ -47,7 +47,7 @@ def test_a_full_update_is_upserted_whole(v1: list[Chunk]) -> None:
     plan = fold(raw_messages(v1))
     assert plan.consumed == len(v1)
     assert plan.upserts == {c.chunk_id: c for c in v1}
-    assert plan.keep_below == {"GA-1": len(v1)}
+    assert plan.keep_below == {("GA-1", ""): len(v1)}
     assert plan.dead_letters == []
     assert [plan.origins[c.chunk_id].offset for c in v1] == list(range(len(v1)))
 
@@ -65,14 +65,14 @@ def test_shrink_in_one_batch_drops_pending_chunks_beyond_the_new_count(
 ) -> None:
     plan = fold(raw_messages([*v1, *v2]))
     assert plan.upserts == {c.chunk_id: c for c in v2}
-    assert plan.keep_below == {"GA-1": 2}
+    assert plan.keep_below == {("GA-1", ""): 2}
 
 
 def test_shrink_split_across_batches_converges(v1: list[Chunk], v2: list[Chunk]) -> None:
     first = fold(raw_messages([*v1, v2[0]]))
     # the old chunk 1 stays until its new version arrives; chunks 2 and up are already stale
     assert first.upserts == {v2[0].chunk_id: v2[0], v1[1].chunk_id: v1[1]}
-    assert first.keep_below == {"GA-1": 2}
+    assert first.keep_below == {("GA-1", ""): 2}
     second = fold(raw_messages([v2[1]], start=len(v1) + 1))
     assert second.upserts == {v2[1].chunk_id: v2[1]}
 
@@ -80,26 +80,71 @@ def test_shrink_split_across_batches_converges(v1: list[Chunk], v2: list[Chunk])
 def test_deletion_alone_keeps_nothing() -> None:
     plan = fold(raw_messages([deletion()]))
     assert plan.upserts == {}
-    assert plan.keep_below == {"GA-1": 0}
+    assert plan.keep_below == {}
+    assert plan.drop_products == {"GA-1": set()}
 
 
 def test_deletion_cancels_pending_chunks(v1: list[Chunk]) -> None:
     plan = fold(raw_messages([*v1, deletion()]))
     assert plan.upserts == {}
-    assert plan.keep_below == {"GA-1": 0}
+    assert plan.keep_below == {}
+    assert plan.drop_products == {"GA-1": set()}
 
 
 def test_deletion_then_re_add(v1: list[Chunk], v2: list[Chunk]) -> None:
     plan = fold(raw_messages([*v1, deletion(), *v2]))
     assert plan.upserts == {c.chunk_id: c for c in v2}
-    assert plan.keep_below == {"GA-1": 2}
+    assert plan.keep_below == {("GA-1", ""): 2}
+    # everything else of GA-1 (its documents) goes; the re-added record stays
+    assert plan.drop_products == {"GA-1": {""}}
 
 
 def test_products_are_folded_independently(v1: list[Chunk], chunker: MakeChunker) -> None:
     other = chunker(64).chunk(record("GA-2"), PUBLISHED)
     plan = fold(raw_messages([v1[0], other[0], deletion("GA-3"), *v1[1:], *other[1:]]))
     assert set(plan.upserts) == {c.chunk_id for c in [*v1, *other]}
-    assert plan.keep_below == {"GA-1": len(v1), "GA-2": len(other), "GA-3": 0}
+    assert plan.keep_below == {("GA-1", ""): len(v1), ("GA-2", ""): len(other)}
+    assert plan.drop_products == {"GA-3": set()}
+
+
+def as_document(chunks: list[Chunk], document: str) -> list[Chunk]:
+    return [
+        c.model_copy(
+            update={
+                "document": document,
+                "chunk_id": chunk_id(c.product_id, c.chunk_index, document),
+            }
+        )
+        for c in chunks
+    ]
+
+
+def test_documents_are_parts_replaced_independently_of_the_record(
+    v1: list[Chunk], v2: list[Chunk]
+) -> None:
+    manual = as_document(v1, "manual.pdf")
+    assert not {c.chunk_id for c in manual} & {c.chunk_id for c in v1}
+    plan = fold(raw_messages([*v1, *manual, *as_document(v2, "manual.pdf")]))
+    assert plan.upserts == {c.chunk_id: c for c in [*v1, *as_document(v2, "manual.pdf")]}
+    assert plan.keep_below == {("GA-1", ""): len(v1), ("GA-1", "manual.pdf"): 2}
+    assert plan.drop_products == {}
+
+
+def test_document_deletion_leaves_the_record(v1: list[Chunk]) -> None:
+    gone = ProductDeleted(product_id="GA-1", document="manual.pdf", published_at=PUBLISHED)
+    plan = fold(raw_messages([*v1, *as_document(v1, "manual.pdf"), gone]))
+    assert plan.upserts == {c.chunk_id: c for c in v1}
+    assert plan.keep_below == {("GA-1", ""): len(v1), ("GA-1", "manual.pdf"): 0}
+
+
+def test_product_deletion_takes_its_documents_and_a_later_document_survives(
+    v1: list[Chunk], v2: list[Chunk]
+) -> None:
+    sheet = as_document(v2, "sheet.docx")
+    plan = fold(raw_messages([*v1, *as_document(v1, "manual.pdf"), deletion(), *sheet]))
+    assert plan.upserts == {c.chunk_id: c for c in sheet}
+    assert plan.keep_below == {("GA-1", "sheet.docx"): 2}
+    assert plan.drop_products == {"GA-1": {"sheet.docx"}}
 
 
 def test_kafka_tombstone_is_a_deletion(v1: list[Chunk]) -> None:
@@ -108,7 +153,7 @@ def test_kafka_tombstone_is_a_deletion(v1: list[Chunk]) -> None:
     )
     plan = fold([*raw_messages(v1), tombstone])
     assert plan.upserts == {}
-    assert plan.keep_below == {"GA-1": 0}
+    assert plan.drop_products == {"GA-1": set()}
     record_ = decode(tombstone)
     assert isinstance(record_, ProductDeleted)
     assert record_.published_at.timestamp() == 1_700_000_000.5
@@ -160,7 +205,7 @@ def test_schema_violation_names_the_field(v1: list[Chunk]) -> None:
     assert "chunk_index" in letter.message
 
 
-@pytest.mark.parametrize("version", [2, 0, None, "1"])
+@pytest.mark.parametrize("version", [3, 0, None, "1"])
 def test_unknown_schema_version_is_dead_lettered(v1: list[Chunk], version: object) -> None:
     bad = RawMessage(
         topic=TOPIC,
@@ -176,13 +221,25 @@ def test_unknown_schema_version_is_dead_lettered(v1: list[Chunk], version: objec
     assert plan.upserts == {}
 
 
+def test_version_1_messages_are_read_as_record_chunks(v1: list[Chunk]) -> None:
+    payload = json.loads(v1[0].model_dump_json())
+    del payload["document"]
+    payload["schema_version"] = 1
+    old = RawMessage(
+        topic=TOPIC, partition=0, offset=0, key=b"GA-1", value=json.dumps(payload).encode()
+    )
+    plan = fold([old])
+    assert plan.dead_letters == []
+    assert plan.upserts == {v1[0].chunk_id: v1[0].model_copy(update={"schema_version": 1})}
+
+
 def test_key_that_differs_from_product_id_is_dead_lettered(v1: list[Chunk]) -> None:
     plan = fold([raw_message(v1[0], 5, key="GA-2")])
     [letter] = plan.dead_letters
     assert letter.stage == "validate"
     assert letter.key == "GA-2"
     assert "GA-1" in letter.message
-    assert plan.upserts == {} and plan.keep_below == {}
+    assert plan.upserts == {} and plan.keep_below == {} and plan.drop_products == {}
 
 
 def test_tombstone_without_key_is_dead_lettered() -> None:

@@ -106,18 +106,61 @@ def test_lookup_of_many_ids(index: LanceIndex) -> None:
     assert set(index.lookup([c.chunk_id for c in chunks])) == {c.chunk_id for c in chunks}
 
 
-def test_truncate_products_counts_deleted_rows(index: LanceIndex) -> None:
+def test_delete_stale_counts_deleted_rows(index: LanceIndex) -> None:
     index.upsert([row(c) for c in [*product("A", 5), *product("B", 2), *product("C", 1)]])
-    assert index.truncate_products({"A": 2, "B": 0, "Z": 0}) == 3 + 2
+    assert index.delete_stale({("A", ""): 2, ("B", ""): 0, ("Z", ""): 0}, {}) == 3 + 2
     assert sorted(v[0] + str(v[2]) for v in index.snapshot().values()) == ["A0", "A1", "C0"]
-    assert index.truncate_products({"A": 2, "B": 0}) == 0
-    assert index.truncate_products({}) == 0
+    assert index.delete_stale({("A", ""): 2, ("B", ""): 0}, {"Z": set()}) == 0
+    assert index.delete_stale({}, {}) == 0
 
 
-def test_truncate_handles_quotes_in_product_ids(index: LanceIndex) -> None:
+def test_delete_stale_handles_quotes_in_product_ids(index: LanceIndex) -> None:
     index.upsert([row(c) for c in [*product("O'Neill-1", 2), *product("O", 1)]])
-    assert index.truncate_products({"O'Neill-1": 0}) == 2
+    assert index.delete_stale({("O'Neill-1", ""): 0}, {}) == 2
     assert [v[0] for v in index.snapshot().values()] == ["O"]
+
+
+def as_document(chunks: list[Chunk], document: str) -> list[Chunk]:
+    return [
+        c.model_copy(
+            update={
+                "document": document,
+                "chunk_id": chunk_id(c.product_id, c.chunk_index, document),
+            }
+        )
+        for c in chunks
+    ]
+
+
+def test_documents_are_truncated_and_dropped_apart_from_the_record(index: LanceIndex) -> None:
+    record_, manual, sheet = (
+        product("A", 3),
+        as_document(product("A", 4), "manual.pdf"),
+        as_document(product("A", 2), "it's.docx"),
+    )
+    index.upsert([row(c) for c in [*record_, *manual, *sheet, *product("B", 1)]])
+    assert index.delete_stale({("A", "manual.pdf"): 1}, {}) == 3
+    assert index.lookup([c.chunk_id for c in record_]).keys() == {c.chunk_id for c in record_}
+    # product A deleted as a whole, except its sheet published again in the same batch
+    assert index.delete_stale({}, {"A": {"it's.docx"}}) == 3 + 1
+    assert sorted(index.lookup([c.chunk_id for c in [*record_, *manual, *sheet]])) == sorted(
+        c.chunk_id for c in sheet
+    )
+    assert index.delete_stale({}, {"A": set()}) == 2
+    assert [v[0] for v in index.snapshot().values()] == ["B"]
+
+
+def test_a_table_written_before_documents_gains_the_column(tmp_path: Path) -> None:
+    import lancedb
+    import pyarrow as pa
+
+    old = pa.schema(
+        [f for f in LanceIndex(str(tmp_path / "new"), "t", DIM).schema if f.name != "document"]
+    )
+    lancedb.connect(str(tmp_path / "old")).create_table("t", schema=old)
+    index = LanceIndex(str(tmp_path / "old"), "t", DIM)
+    index.upsert([row(c) for c in product("A", 2)])
+    assert index.delete_stale({("A", ""): 1}, {}) == 1
 
 
 def test_vector_of_wrong_shape_is_refused(index: LanceIndex) -> None:

@@ -18,6 +18,7 @@ from schemas.models import Chunk
 
 FILTERABLE = (
     "product_id",
+    "document",
     "brand",
     "category",
     "availability",
@@ -80,8 +81,12 @@ class VectorIndex(ABC):
         """Insert or replace rows by chunk id (idempotent)."""
 
     @abstractmethod
-    def truncate_products(self, keep_below: dict[str, int]) -> int:
-        """Delete each product's chunks with chunk_index >= its value; returns rows deleted."""
+    def delete_stale(
+        self, keep_below: dict[tuple[str, str], int], drop_products: dict[str, set[str]]
+    ) -> int:
+        """Delete, per (product id, document) part, its chunks with chunk_index >= the value,
+        and every chunk of each product in `drop_products` except those of the documents it
+        names; returns rows deleted."""
 
     @abstractmethod
     def search(self, text: str, vector: np.ndarray, *, k: int, filters: list[Filter]) -> list[Hit]:

@@ -35,6 +35,7 @@ def _schema(dim: int) -> pa.Schema:
     ts = pa.timestamp("us", tz="UTC")
     text_fields = [
         "product_id",
+        "document",
         "text",
         "section",
         "content_hash",
@@ -121,6 +122,9 @@ class LanceIndex(VectorIndex):
             table = self._db.open_table(name)
         else:
             table = self._db.create_table(name, schema=self.schema, exist_ok=True)
+        if "document" not in table.schema.names:
+            # Tables written before documents existed: every row is a product record's chunk.
+            table.add_columns({"document": "CAST('' AS STRING)"})
         width = table.schema.field("vector").type.list_size
         if width != self.dim:
             raise VectorIndexError(
@@ -171,6 +175,7 @@ class LanceIndex(VectorIndex):
         return {
             "id": c.chunk_id,
             "product_id": c.product_id,
+            "document": c.document,
             "chunk_index": c.chunk_index,
             "chunk_count": c.chunk_count,
             "text": c.text,
@@ -194,12 +199,21 @@ class LanceIndex(VectorIndex):
             "vector": row.vector.astype(np.float32),
         }
 
-    def truncate_products(self, keep_below: dict[str, int]) -> int:
+    def delete_stale(
+        self, keep_below: dict[tuple[str, str], int], drop_products: dict[str, set[str]]
+    ) -> int:
+        clauses = [
+            f"(product_id = {quote(p)} AND document = {quote(d)} AND chunk_index >= {n})"
+            for (p, d), n in sorted(keep_below.items())
+        ]
+        clauses += [
+            f"(product_id = {quote(p)}"
+            + (f" AND NOT {_in('document', sorted(kept))})" if kept else ")")
+            for p, kept in sorted(drop_products.items())
+        ]
         deleted = 0
-        for group in _batches(sorted(keep_below.items()), 200):
-            predicate = " OR ".join(
-                f"(product_id = {quote(p)} AND chunk_index >= {n})" for p, n in group
-            )
+        for group in _batches(clauses, 200):
+            predicate = " OR ".join(group)
             stale = self._table.count_rows(predicate)
             if stale:
                 self._table.delete(predicate)
