@@ -18,6 +18,8 @@ import typer
 
 from infra.cli_crawl import crawl as crawl_command
 from infra.cli_extract import extract as extract_command
+from infra.cli_prepare import prepare as prepare_command
+from infra.cli_prepare import publish_docs as publish_docs_command
 from infra.render import print_status, print_summary, snippet
 from schemas.settings import Settings, home_dir
 
@@ -105,19 +107,20 @@ def publish(
         bool, typer.Option(help="Exit with status 2 when any row was rejected.")
     ] = False,
 ) -> None:
-    """Validate, clean and chunk a catalog feed and publish it to Kafka; report every rejected row."""
+    """Validate, clean, deduplicate and chunk a catalog feed and publish it to Kafka; report every
+    rejected row and duplicate."""
     from kafka.errors import KafkaError
 
     from infra.stack import StackError, ensure_topics
     from ingest.errors import IngestError
     from ingest.producer import KafkaSink
-    from ingest.publish import chunker_for, publish_feed
+    from ingest.publish import chain_for, publish_feed
 
     settings = _settings()
     try:
         ensure_topics(settings)
-        with KafkaSink(settings) as sink:
-            summary = publish_feed(feed, sink, chunker_for(settings))
+        with KafkaSink(settings) as sink, chain_for(settings) as chain:
+            summary = publish_feed(feed, sink, chain)
     except (IngestError, StackError) as e:
         raise _fail(str(e)) from e
     except KafkaError as e:
@@ -263,6 +266,8 @@ def demo(
 # only when the command runs.
 app.command("crawl")(crawl_command)
 app.command("extract")(extract_command)
+app.command("prepare")(prepare_command)
+app.command("publish-docs")(publish_docs_command)
 
 
 if __name__ == "__main__":

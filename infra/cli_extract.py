@@ -3,23 +3,11 @@
 from __future__ import annotations
 
 import gzip
-import io
 import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
-
-from ingest.pages.decode import MAX_BYTES
-
-
-def _read(file: Path) -> bytes:
-    """The page's bytes; gzip is undone, reading at most one byte past the size limit."""
-    data = file.read_bytes()
-    if file.suffix == ".gz" or data[:2] == b"\x1f\x8b":
-        with gzip.GzipFile(fileobj=io.BytesIO(data)) as stream:
-            return stream.read(MAX_BYTES + 1)
-    return data
 
 
 def extract(
@@ -33,9 +21,10 @@ def extract(
 ) -> None:
     """Extract the product of a saved page and print it as one JSON object (`{"error": ...}` if none)."""
     from ingest.pages.extract import extract_product
+    from ingest.prepare.inputs import read_saved_page
 
     try:
-        html = _read(file)
+        html = read_saved_page(file)
     except (OSError, EOFError, gzip.BadGzipFile) as e:
         typer.echo(json.dumps({"error": f"unreadable file: {e}"}))
         raise typer.Exit(1) from e

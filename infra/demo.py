@@ -19,7 +19,7 @@ from infra import stack
 from infra.processes import start_worker, stop_worker
 from infra.render import print_status, print_summary, snippet
 from ingest.producer import KafkaSink
-from ingest.publish import chunker_for, publish_feed
+from ingest.publish import chain_for, publish_feed
 from schemas.settings import Settings, home_dir
 from workers.ops import status, wait_until_caught_up
 from workers.search import search
@@ -32,8 +32,8 @@ def _step(text: str) -> None:
 
 
 def _publish_and_wait(settings: Settings, feed: Path) -> None:
-    with KafkaSink(settings) as sink:
-        summary = publish_feed(feed, sink, chunker_for(settings))
+    with KafkaSink(settings) as sink, chain_for(settings) as chain:
+        summary = publish_feed(feed, sink, chain)
     print_summary(summary.as_dict())
     started = time.monotonic()
     wait_until_caught_up(settings, timeout_s=900)

@@ -8,16 +8,32 @@ import typer
 
 
 def print_summary(s: dict[str, Any]) -> None:
+    """A publish/prepare report: counts, then one line per rejected item, duplicate and dropped text."""
+    chunks = s["chunks"]
+    kept = f"{s['products']} products" + (f", {s['documents']} documents" if s["documents"] else "")
     typer.echo(
-        f"{s['source']}: {s['products']} products, {s['chunks']} chunks, {s['deletions']} deletions, "
-        f"{len(s['rejected'])} rejected ({s['seconds']:.2f}s)"
+        f"{s['source']}: {kept}, {chunks['count']} chunks (tokens p50 {chunks['tokens_p50']}, "
+        f"p95 {chunks['tokens_p95']}, max {chunks['tokens_max']}), {s['deletions']} deletions, "
+        f"{len(s['duplicates'])} duplicates, {len(s['rejected'])} rejected ({s['seconds']:.2f}s)"
     )
     for r in s["rejected"]:
+        where = r["path"] if "path" in r else f"line {r['line']}"
+        if r["source"] != s["source"]:
+            where = f"{r['source']} {where}"
         typer.echo(
-            f"  rejected line {r['line']}"
-            + (f" (id {r['id']})" if r["id"] else "")
-            + f": {r['reason']}"
+            f"  rejected {where}" + (f" (id {r['id']})" if r["id"] else "") + f": {r['reason']}"
         )
+    for d in s["duplicates"]:
+        typer.echo(
+            f"  duplicate {d['id']} (line {d['line']}): {d['kind']} duplicate of "
+            f"{d['duplicate_of']}, similarity {d['similarity']}"
+        )
+    if s["retracted"]:
+        typer.echo(
+            f"  {s['retracted']} of the duplicates were indexed before: deleted from the index"
+        )
+    for d in s["dropped"]:
+        typer.echo(f"  dropped {d['field']} of {d['id']}: {d['reason']}")
 
 
 def snippet(text: str, width: int = 110) -> str:

@@ -1,42 +1,47 @@
-"""Feed -> prepare chain -> Kafka, with a summary of what was published and rejected."""
+"""Prepare chain -> Kafka: feeds, crawled pages and documents, with a report of what went out.
+
+What is sent for each outcome of the chain (`ingest.prepare.chain`):
+  - a kept product or document: all its chunks, in order, keyed by product id;
+  - a deletion row: `ProductDeleted` (the product and its documents leave the index);
+  - a duplicate: nothing, unless the id was indexed before it became a duplicate, in which case
+    `ProductDeleted` takes its old chunks out (the product it duplicates stays searchable);
+  - a rejected row, page or document: a `DeadLetter` with the reason (and the report lists it).
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
-from ingest.feeds.reader import Accepted, Deleted, FeedItem, Rejected, read_feed
+from ingest.documents import DocumentSpec
+from ingest.feeds.reader import FeedItem, Rejected, read_feed
+from ingest.prepare.chain import (
+    Deletion,
+    DocumentRejected,
+    Duplicate,
+    Outcome,
+    PrepareChain,
+    Prepared,
+    PreparedDocument,
+    PrepareReport,
+)
 from ingest.prepare.chunk import Chunker
+from ingest.prepare.dedup import Deduplicator
+from ingest.prepare.semantic import LocalSentenceEncoder
 from ingest.prepare.tokenizer import TokenCounter
 from ingest.producer import MessageSink
 from schemas.models import DeadLetter, ProductDeleted, utcnow
 from schemas.settings import Settings
 
+PublishSummary = PrepareReport
+"""What one publish did (the prepare report of what was sent)."""
 
-@dataclass(kw_only=True)
-class PublishSummary:
-    """What one publish did: counts and every rejected row with its reason."""
 
-    source: str
-    products: int = 0
-    chunks: int = 0
-    deletions: int = 0
-    rejected: list[Rejected] = field(default_factory=list)
-    seconds: float = 0.0
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "source": self.source,
-            "products": self.products,
-            "chunks": self.chunks,
-            "deletions": self.deletions,
-            "rejected": [
-                {"line": r.line, "id": r.product_id, "reason": r.reason} for r in self.rejected
-            ],
-            "seconds": round(self.seconds, 3),
-        }
+@lru_cache(maxsize=1)
+def _encoder() -> LocalSentenceEncoder:
+    return LocalSentenceEncoder()
 
 
 def chunker_for(settings: Settings) -> Chunker:
@@ -45,48 +50,90 @@ def chunker_for(settings: Settings) -> Chunker:
         max_tokens=settings.chunk_max_tokens,
         overlap_tokens=settings.chunk_overlap_tokens,
         passage_prefix=settings.passage_prefix,
+        encoder=_encoder() if settings.semantic_chunking else None,
     )
 
 
+def chain_for(settings: Settings, *, dedup_state: Path | str | None = None) -> PrepareChain:
+    """The chain as configured: dedup against `dedup_state` (default: the configured state
+    file; `":memory:"` for a throwaway one) unless `FRESHINDEX_DEDUP_ENABLED` is false."""
+    dedup = None
+    if settings.dedup_enabled:
+        state = dedup_state or settings.dedup_state_path
+        if state != ":memory:":
+            Path(state).parent.mkdir(parents=True, exist_ok=True)
+        dedup = Deduplicator(state, threshold=settings.dedup_threshold)
+    return PrepareChain(chunker_for(settings), dedup)
+
+
 def publish_items(
-    items: Iterable[FeedItem], sink: MessageSink, chunker: Chunker, *, source: str
-) -> PublishSummary:
-    """Prepare and send every item; rejected rows go to the dead-letter topic too."""
-    summary = PublishSummary(source=source)
+    items: Iterable[FeedItem], sink: MessageSink, chain: PrepareChain | Chunker, *, source: str
+) -> PrepareReport:
+    """Prepare and send every item (a bare `Chunker` prepares without dedup)."""
+    chain = chain if isinstance(chain, PrepareChain) else PrepareChain(chain)
+    report = PrepareReport(source=source)
     started = time.perf_counter()
-    for item in items:
-        published_at = utcnow()
-        if isinstance(item, Accepted):
-            try:
-                chunks = chunker.chunk(item.record, published_at)
-            except ValueError as e:
-                item = Rejected(
-                    line=item.line,
-                    reason=f"cannot chunk: {e}",
-                    raw=item.record.model_dump_json(),
-                    product_id=item.record.id,
-                )
-                sink.send_dead_letter(_dead_letter(item, source))
-                summary.rejected.append(item)
-                continue
-            for chunk in chunks:
-                sink.send(chunk)
-            summary.products += 1
-            summary.chunks += len(chunks)
-        elif isinstance(item, Deleted):
-            sink.send(ProductDeleted(product_id=item.product_id, published_at=published_at))
-            summary.deletions += 1
-        else:
-            sink.send_dead_letter(_dead_letter(item, source))
-            summary.rejected.append(item)
+    for outcome in chain.items(items):
+        report.add(outcome)
+        send(outcome, sink, source)
     sink.flush()
-    summary.seconds = time.perf_counter() - started
-    return summary
+    report.seconds = time.perf_counter() - started
+    return report
 
 
-def publish_feed(path: Path, sink: MessageSink, chunker: Chunker) -> PublishSummary:
+def publish_feed(path: Path, sink: MessageSink, chain: PrepareChain | Chunker) -> PrepareReport:
     source = f"feed:{path.name}"
-    return publish_items(read_feed(path, source=source), sink, chunker, source=source)
+    return publish_items(read_feed(path, source=source), sink, chain, source=source)
+
+
+def publish_documents(
+    specs: Iterable[DocumentSpec], sink: MessageSink, chain: PrepareChain, *, source: str
+) -> PrepareReport:
+    """Parse, prepare and send documents: each replaces the earlier version of itself."""
+    report = PrepareReport(source=source)
+    started = time.perf_counter()
+    for spec in specs:
+        outcome = chain.document(spec, utcnow())
+        report.add(outcome)
+        send(outcome, sink, source)
+    sink.flush()
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def delete_documents(specs: Iterable[tuple[str, str]], sink: MessageSink) -> int:
+    """Take (product id, document id) documents out of the index; the products stay."""
+    sent = 0
+    for product_id, document in specs:
+        sink.send(ProductDeleted(product_id=product_id, document=document))
+        sent += 1
+    sink.flush()
+    return sent
+
+
+def send(outcome: Outcome, sink: MessageSink, source: str) -> None:
+    """The messages one outcome of the chain puts on Kafka."""
+    if isinstance(outcome, Prepared | PreparedDocument):
+        for chunk in outcome.chunks:
+            sink.send(chunk)
+    elif isinstance(outcome, Deletion):
+        sink.send(ProductDeleted(product_id=outcome.product_id))
+    elif isinstance(outcome, Duplicate):
+        if outcome.was_indexed:
+            sink.send(ProductDeleted(product_id=outcome.product_id))
+    elif isinstance(outcome, DocumentRejected):
+        sink.send_dead_letter(
+            DeadLetter(
+                stage="document",
+                error_type="DocumentRejected",
+                message=outcome.reason,
+                key=outcome.spec.product_id,
+                source=str(outcome.spec.path),
+                payload=outcome.spec.document_id,
+            )
+        )
+    elif isinstance(outcome, Rejected):
+        sink.send_dead_letter(_dead_letter(outcome, source))
 
 
 def _dead_letter(item: Rejected, source: str) -> DeadLetter:

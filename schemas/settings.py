@@ -98,6 +98,18 @@ class Settings(BaseSettings):
     chunk_overlap_tokens: int = Field(default=32, ge=0, le=1024)
     """Tokens of the previous description chunk repeated at the start of the next."""
 
+    semantic_chunking: bool = True
+    """Cut long free text (descriptions, document sections) where adjacent sentences are least
+    alike (sentence embeddings of the bundled model, on the CPU); false: pack sentences greedily."""
+
+    # deduplication
+    dedup_enabled: bool = True
+    """Drop products that duplicate another product already indexed (exact or near)."""
+    dedup_threshold: float = Field(default=0.7, gt=0, le=1)
+    """Estimated Jaccard similarity (word 3-grams) from which two products are near-duplicates."""
+    dedup_state_path: Path = Field(default_factory=lambda: home_dir() / "dedup.sqlite3")
+    """sqlite file of the deduplicator's state (survives restarts; one per catalog)."""
+
     @model_validator(mode="after")
     def _overlap_fits(self) -> Settings:
         if self.chunk_overlap_tokens >= self.chunk_max_tokens // 2:

@@ -40,9 +40,9 @@ from ingest.pages.spider import (
     ProductSpider,
     allowed_domains_of,
 )
-from ingest.prepare.chunk import Chunker
+from ingest.prepare.chain import PrepareChain
 from ingest.producer import MessageSink
-from ingest.publish import PublishSummary, chunker_for, publish_items
+from ingest.publish import PublishSummary, chain_for, publish_items
 from schemas.models import Chunk, DeadLetter, ProductDeleted, ProductRecord
 from schemas.settings import Settings, home_dir
 
@@ -168,6 +168,8 @@ class CrawlReport:
     """One publish summary per domain (empty when nothing changed)."""
     rejected: list[PageSkipped] = field(default_factory=list)
     """Extracted products the prepare chain refused (sent to the dead-letter topic)."""
+    duplicates: list[PageSkipped] = field(default_factory=list)
+    """Extracted products not published: the same product is indexed under another id."""
     limit_reached: bool = False
     """True when pages were left out because of `max_pages`."""
     dry_run: bool = False
@@ -200,6 +202,7 @@ class CrawlReport:
                 "products": self.products_published,
                 "chunks": self.chunks_published,
                 "rejected": [{"url": r.url, "reason": r.reason} for r in self.rejected],
+                "duplicates": [{"url": d.url, "reason": d.reason} for d in self.duplicates],
                 "sources": [s.source for s in self.published],
             },
             "limit_reached": self.limit_reached,
@@ -218,6 +221,7 @@ class CrawlReport:
             f"{verb} {self.products_published} products ({self.chunks_published} chunks)",
         ]
         out.extend(f"  rejected {r.url}: {r.reason}" for r in self.rejected)
+        out.extend(f"  duplicate {d.url}: {d.reason}" for d in self.duplicates)
         out.extend(f"  skipped {s.url}: {s.reason}" for s in self.skipped)
         return out
 
@@ -302,6 +306,7 @@ def crawl(
         if changed:
             report.published = _publish(changed, settings, sink, dry_run)
             report.rejected = _rejected_pages(report.published, changed)
+            report.duplicates = _duplicate_pages(report.published, changed)
             if not dry_run:
                 rejected = {r.url for r in report.rejected}
                 store.remember(p for p in changed if p.url not in rejected)
@@ -343,6 +348,17 @@ def _rejected_pages(summaries: list[PublishSummary], pages: list[PageRecord]) ->
     ]
 
 
+def _duplicate_pages(summaries: list[PublishSummary], pages: list[PageRecord]) -> list[PageSkipped]:
+    return [
+        PageSkipped(
+            url=pages[d.line - 1].url,
+            reason=f"{d.kind} duplicate of {d.duplicate_of} (similarity {d.similarity})",
+        )
+        for summary in summaries
+        for d in summary.duplicates
+    ]
+
+
 def _with_source(page: PageRecord) -> ProductRecord:
     source = f"crawl:{urlsplit(page.url).hostname or 'unknown'}"
     if page.record.source == source:
@@ -353,24 +369,23 @@ def _with_source(page: PageRecord) -> ProductRecord:
 def _publish(
     pages: list[PageRecord], settings: Settings, sink: MessageSink | None, dry_run: bool
 ) -> list[PublishSummary]:
-    chunker = chunker_for(settings)
-    if dry_run:
-        return _publish_by_source(pages, CountingSink(), chunker)
-    if sink is not None:
-        return _publish_by_source(pages, sink, chunker)
-    from ingest.producer import KafkaSink
+    if dry_run:  # a dry run leaves the dedup state as it was
+        with chain_for(settings, dedup_state=":memory:") as chain:
+            return _publish_by_source(pages, CountingSink(), chain)
+    with chain_for(settings) as chain:
+        if sink is not None:
+            return _publish_by_source(pages, sink, chain)
+        from ingest.producer import KafkaSink
 
-    with KafkaSink(settings) as kafka:
-        return _publish_by_source(pages, kafka, chunker)
+        with KafkaSink(settings) as kafka:
+            return _publish_by_source(pages, kafka, chain)
 
 
 def _publish_by_source(
-    pages: list[PageRecord], sink: MessageSink, chunker: Chunker
+    pages: list[PageRecord], sink: MessageSink, chain: PrepareChain
 ) -> list[PublishSummary]:
     """One `publish_items` per source (`crawl:<host>`); a row's line is its page's position."""
     by_source: dict[str, list[Accepted]] = {}
     for line, page in enumerate(pages, start=1):
         by_source.setdefault(page.record.source, []).append(Accepted(line=line, record=page.record))
-    return [
-        publish_items(items, sink, chunker, source=source) for source, items in by_source.items()
-    ]
+    return [publish_items(items, sink, chain, source=source) for source, items in by_source.items()]

@@ -455,6 +455,15 @@ class Deduplicator:
         self._store(record.id, signature, result.duplicate_of)
         return result
 
+    def known(self, product_id: str) -> Literal["canonical", "duplicate"] | None:
+        """How `product_id` was last seen: canonical (indexed), a duplicate, or never."""
+        row = self._db.execute(
+            "SELECT duplicate_of FROM dedup_records WHERE id = ?", (product_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        return "canonical" if row[0] is None else "duplicate"
+
     def forget(self, product_id: str) -> None:
         """The product was deleted: it is no longer a candidate for anything."""
         self._remove_from_index(product_id)

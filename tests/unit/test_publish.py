@@ -70,7 +70,9 @@ def test_rejected_rows_become_feed_dead_letters(chunker: MakeChunker) -> None:
     assert letter.message == bad.reason
     assert letter.payload == bad.raw
     assert letter.topic is None and letter.offset is None
-    assert summary.as_dict()["rejected"] == [{"line": 7, "id": "X", "reason": bad.reason}]
+    assert summary.as_dict()["rejected"] == [
+        {"line": 7, "id": "X", "reason": bad.reason, "source": "feed:f.jsonl"}
+    ]
 
 
 def test_nothing_to_publish_still_flushes(chunker: MakeChunker) -> None:

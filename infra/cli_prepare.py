@@ -1,0 +1,151 @@
+"""`freshindex prepare` (the whole prepare chain offline, with a report) and
+`freshindex publish-docs` (product documents -> Kafka).
+
+Registered on the app in `infra.cli`; the chain's imports (unstructured, sentence-transformers)
+happen only when one of these runs.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from infra.render import print_summary
+from schemas.settings import Settings
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")]
+Inputs = Annotated[
+    list[Path],
+    typer.Argument(
+        help="Feeds (.jsonl/.csv), saved product pages (.html/.html.gz), documents"
+        " (.pdf/.docx/.md/.txt, or <product-id>__<name>.<ext>), document manifests, directories.",
+        show_default=False,
+    ),
+]
+ProductIdOpt = Annotated[
+    str | None,
+    typer.Option("--product-id", help="Product of the documents given without a manifest."),
+]
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    return typer.Exit(code)
+
+
+def prepare(
+    inputs: Inputs,
+    out: Annotated[
+        Path, typer.Option("--out", help="Where to write the chunks, one JSON message per line.")
+    ] = Path("chunks.jsonl"),
+    report_path: Annotated[
+        Path, typer.Option("--report", help="Where to write the JSON report.")
+    ] = Path("report.json"),
+    product_id: ProductIdOpt = None,
+    dedup_state: Annotated[
+        str,
+        typer.Option(
+            help="Dedup state to compare against: ':memory:' (only these inputs) or a state file"
+            " (the live one is FRESHINDEX_DEDUP_STATE_PATH; it is updated)."
+        ),
+    ] = ":memory:",
+    as_json: JsonOpt = False,
+) -> None:
+    """Run the prepare chain offline (no Kafka, no index): clean, filter, deduplicate and chunk
+    feeds, saved pages and documents; write the chunks and a report of what was kept, dropped
+    and why."""
+    from ingest.prepare.chain import Deletion, Prepared, PreparedDocument, combine_reports
+    from ingest.prepare.inputs import classify
+    from ingest.prepare.inputs import prepare as run
+    from ingest.publish import chain_for
+    from schemas.models import ProductDeleted
+
+    settings = Settings.load()
+    reports = []
+    written = 0
+    with (
+        out.open("w", encoding="utf-8") as sink,
+        chain_for(settings, dedup_state=dedup_state) as chain,
+    ):
+        for _, report, outcomes in run(classify(inputs, product_id=product_id), chain):
+            reports.append(report)
+            for outcome in outcomes:
+                if isinstance(outcome, Prepared | PreparedDocument):
+                    for chunk in outcome.chunks:
+                        sink.write(chunk.model_dump_json() + "\n")
+                        written += 1
+                elif isinstance(outcome, Deletion):
+                    deleted = ProductDeleted(product_id=outcome.product_id)
+                    sink.write(deleted.model_dump_json() + "\n")
+    combined = combine_reports(reports, source="prepare")
+    combined["inputs"] = [{"path": r.source} for r in reports]
+    combined["out"] = str(out)
+    report_path.write_text(json.dumps(combined, indent=2, ensure_ascii=False) + "\n")
+    if as_json:
+        typer.echo(json.dumps(combined, ensure_ascii=False))
+    else:
+        print_summary(combined)
+        typer.echo(f"wrote {written} chunks to {out}, report to {report_path}")
+
+
+def publish_docs(
+    inputs: Inputs,
+    product_id: ProductIdOpt = None,
+    delete: Annotated[
+        bool,
+        typer.Option(
+            "--delete",
+            help="Take the named documents of --product-id out of the index instead (by file"
+            " name); the product stays.",
+        ),
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Parse product documents (spec sheets, manuals, safety data sheets) and publish their
+    chunks; a document published again replaces its earlier chunks."""
+    from kafka.errors import KafkaError
+
+    from infra.stack import StackError, ensure_topics
+    from ingest.errors import IngestError
+    from ingest.prepare.chain import combine_reports
+    from ingest.prepare.inputs import classify
+    from ingest.prepare.inputs import prepare as run
+    from ingest.producer import KafkaSink
+    from ingest.publish import chain_for, delete_documents, send
+
+    settings = Settings.load()
+    try:
+        ensure_topics(settings)
+        if delete:
+            if not product_id:
+                raise _fail("--delete needs --product-id")
+            with KafkaSink(settings) as sink:
+                sent = delete_documents([(product_id, p.name) for p in inputs], sink)
+            typer.echo(f"deleted {sent} documents of {product_id}")
+            return
+        inputs_ = classify(inputs, product_id=product_id)
+        wrong = [i for i in inputs_ if i.kind in ("feed", "page")]
+        if wrong:
+            raise _fail(
+                f"{wrong[0].path} is a {wrong[0].kind}, not a document: use `freshindex "
+                f"{'publish' if wrong[0].kind == 'feed' else 'crawl'}`"
+            )
+        reports = []
+        with KafkaSink(settings) as sink, chain_for(settings) as chain:
+            for _, report, outcomes in run(inputs_, chain):
+                for outcome in outcomes:
+                    send(outcome, sink, report.source)
+                reports.append(report)
+            sink.flush()
+    except (IngestError, StackError) as e:
+        raise _fail(str(e)) from e
+    except KafkaError as e:
+        raise _fail(f"Kafka broker at {settings.kafka_bootstrap_servers}: {e}") from e
+    combined = combine_reports(reports, source="documents")
+    if as_json:
+        typer.echo(json.dumps(combined, ensure_ascii=False))
+    else:
+        print_summary(combined)

@@ -1,0 +1,353 @@
+"""The prepare chain: what gets indexed, what is dropped, and why, for every kind of input.
+
+    feed row / saved page ──> garbage filter ──> dedup ──> chunk ──> Prepared
+    deletion row          ──> dedup.forget ──────────────────────> Deletion
+    document (manifest)   ──> parse ──> garbage filter per element ──> chunk ──> PreparedDocument
+    anything that fails   ──> Rejected (line or id, reason)
+
+`freshindex publish` / `crawl` / `publish-docs` send what it prepares to Kafka
+(`ingest.publish`); `freshindex prepare` writes it to a file with a report and sends nothing.
+The same code decides in both, so a prepare report is what a publish would do.
+
+Every input item ends in exactly one of: prepared (kept), deletion, duplicate, rejected; text
+that is dropped from a kept item (a placeholder description, a garbage paragraph of a document)
+is reported too. `PrepareReport` counts them; nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from ingest.documents import DocumentElement, DocumentError, DocumentSpec, parse_document
+from ingest.feeds.reader import Accepted, Deleted, FeedItem, Rejected
+from ingest.prepare.chunk import Block, Chunker
+from ingest.prepare.dedup import Deduplicator
+from ingest.prepare.quality import DESCRIPTION, ELEMENT, TABLE, TITLE, garbage_reason
+from schemas.models import Chunk, ProductMetadata, utcnow
+
+
+@dataclass(frozen=True, kw_only=True)
+class DroppedText:
+    """Text left out of a kept item, with the reason."""
+
+    id: str
+    """Product id (`product/document` for a document's element)."""
+    field: str
+    """`description`, or `element N (kind)` of a document."""
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Prepared:
+    """A product record kept: its chunks."""
+
+    line: int
+    chunks: list[Chunk]
+    dropped: list[DroppedText] = field(default_factory=list)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Deletion:
+    line: int
+    product_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Duplicate:
+    """A record not indexed because another product already is."""
+
+    line: int
+    product_id: str
+    duplicate_of: str
+    similarity: float
+    kind: str
+    """`exact` or `near`."""
+    was_indexed: bool
+    """The id was indexed before (it only now became a duplicate): it must leave the index."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class PreparedDocument:
+    """A document of a product kept: its chunks."""
+
+    spec: DocumentSpec
+    chunks: list[Chunk]
+    dropped: list[DroppedText] = field(default_factory=list)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DocumentRejected:
+    """A document that cannot be indexed, with the reason."""
+
+    spec: DocumentSpec
+    reason: str
+
+
+Outcome = Prepared | Deletion | Duplicate | Rejected | PreparedDocument | DocumentRejected
+
+
+@dataclass(kw_only=True)
+class PrepareReport:
+    """What a publish or a prepare did with its input: every item counted exactly once
+    (`records_in = kept + deletions + duplicates + rejected`), dropped text listed."""
+
+    source: str
+    records_in: int = 0
+    products: int = 0
+    documents: int = 0
+    chunks: int = 0
+    deletions: int = 0
+    retracted: int = 0
+    """Products indexed before that became duplicates: deleted from the index."""
+    rejected: list[Rejected] = field(default_factory=list)
+    rejected_documents: list[DocumentRejected] = field(default_factory=list)
+    duplicates: list[Duplicate] = field(default_factory=list)
+    dropped: list[DroppedText] = field(default_factory=list)
+    token_counts: list[int] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def kept(self) -> int:
+        return self.products + self.documents
+
+    def add(self, outcome: Outcome) -> None:
+        self.records_in += 1
+        if isinstance(outcome, Prepared | PreparedDocument):
+            if isinstance(outcome, Prepared):
+                self.products += 1
+            else:
+                self.documents += 1
+            self.chunks += len(outcome.chunks)
+            self.token_counts += [c.token_count for c in outcome.chunks]
+            self.dropped += outcome.dropped
+        elif isinstance(outcome, Deletion):
+            self.deletions += 1
+        elif isinstance(outcome, Duplicate):
+            self.duplicates.append(outcome)
+            self.retracted += outcome.was_indexed
+        elif isinstance(outcome, DocumentRejected):
+            self.rejected_documents.append(outcome)
+        else:
+            self.rejected.append(outcome)
+
+    def entries(self) -> dict[str, list[dict[str, object]]]:
+        """The itemised part of the report: duplicates, rejected items, dropped text; each
+        entry names the input it came from in `source`."""
+        rejected: list[dict[str, object]] = [
+            {"line": r.line, "id": r.product_id, "reason": r.reason, "source": self.source}
+            for r in self.rejected
+        ]
+        rejected += [
+            {
+                "id": f"{r.spec.product_id}/{r.spec.document_id}",
+                "path": str(r.spec.path),
+                "reason": r.reason,
+                "source": self.source,
+            }
+            for r in self.rejected_documents
+        ]
+        duplicates: list[dict[str, object]] = [
+            {
+                "id": d.product_id,
+                "duplicate_of": d.duplicate_of,
+                "similarity": d.similarity,
+                "kind": d.kind,
+                "line": d.line,
+                "source": self.source,
+            }
+            for d in self.duplicates
+        ]
+        dropped: list[dict[str, object]] = [
+            {"id": d.id, "field": d.field, "reason": d.reason, "source": self.source}
+            for d in self.dropped
+        ]
+        return {"duplicates": duplicates, "rejected": rejected, "dropped": dropped}
+
+    def as_dict(self) -> dict[str, object]:
+        """The report as JSON-ready data."""
+        return combine_reports([self], source=self.source)
+
+
+def combine_reports(reports: list[PrepareReport], *, source: str) -> dict[str, object]:
+    """One report over one or more inputs: counts summed, itemised entries joined, token
+    statistics over all chunks."""
+    entries: dict[str, list[dict[str, object]]] = {"duplicates": [], "rejected": [], "dropped": []}
+    for report in reports:
+        for key, items in report.entries().items():
+            entries[key] += items
+    tokens = [t for r in reports for t in r.token_counts]
+    return {
+        "source": source,
+        "records_in": sum(r.records_in for r in reports),
+        "kept": sum(r.kept for r in reports),
+        "products": sum(r.products for r in reports),
+        "documents": sum(r.documents for r in reports),
+        "deletions": sum(r.deletions for r in reports),
+        "duplicates": entries["duplicates"],
+        "retracted": sum(r.retracted for r in reports),
+        "rejected": entries["rejected"],
+        "dropped": entries["dropped"],
+        "chunks": chunk_stats(sum(r.chunks for r in reports), tokens),
+        "seconds": round(sum(r.seconds for r in reports), 3),
+    }
+
+
+def chunk_stats(count: int, tokens: list[int]) -> dict[str, int]:
+    return {
+        "count": count,
+        "tokens_p50": percentile(tokens, 50),
+        "tokens_p95": percentile(tokens, 95),
+        "tokens_max": max(tokens, default=0),
+    }
+
+
+class PrepareChain:
+    """Garbage filter, dedup and chunking over feed items and documents. `dedup=None` turns
+    deduplication off (a catalog of deliberate near-copies, such as the benchmark's)."""
+
+    def __init__(self, chunker: Chunker, dedup: Deduplicator | None = None) -> None:
+        self.chunker = chunker
+        self.dedup = dedup
+
+    def close(self) -> None:
+        if self.dedup is not None:
+            self.dedup.close()
+
+    def __enter__(self) -> PrepareChain:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def items(self, items: Iterable[FeedItem]) -> Iterator[Outcome]:
+        for item in items:
+            yield self.item(item, utcnow())
+
+    def item(self, item: FeedItem, published_at: datetime) -> Outcome:
+        if isinstance(item, Deleted):
+            if self.dedup is not None:
+                self.dedup.forget(item.product_id)
+            return Deletion(line=item.line, product_id=item.product_id)
+        if isinstance(item, Rejected):
+            return item
+        return self._record(item, published_at)
+
+    def _record(self, item: Accepted, published_at: datetime) -> Outcome:
+        record = item.record
+        if reason := garbage_reason(record.title, TITLE):
+            return _rejected(item, f"title: {reason}")
+        dropped = []
+        if record.description and (reason := garbage_reason(record.description, DESCRIPTION)):
+            dropped.append(DroppedText(id=record.id, field="description", reason=reason))
+            record = record.model_copy(update={"description": ""})
+        if self.dedup is not None:
+            was_indexed = self.dedup.known(record.id) == "canonical"
+            found = self.dedup.check(record)
+            if found.duplicate_of is not None:
+                return Duplicate(
+                    line=item.line,
+                    product_id=record.id,
+                    duplicate_of=found.duplicate_of,
+                    similarity=round(found.similarity or 1.0, 3),
+                    kind=found.kind or "exact",
+                    was_indexed=was_indexed,
+                )
+        try:
+            chunks = self.chunker.chunk(record, published_at)
+        except ValueError as e:
+            if self.dedup is not None:
+                self.dedup.forget(record.id)
+            return _rejected(item, f"cannot chunk: {e}")
+        return Prepared(line=item.line, chunks=chunks, dropped=dropped)
+
+    def document(
+        self, spec: DocumentSpec, published_at: datetime
+    ) -> PreparedDocument | DocumentRejected:
+        """Parse, filter and chunk one document of a product."""
+        where = f"{spec.product_id}/{spec.document_id}"
+        try:
+            parsed = parse_document(spec.path)
+        except DocumentError as e:
+            return _document_rejected(spec, str(e))
+        dropped: list[DroppedText] = []
+        kept: list[DocumentElement] = []
+        for i, element in enumerate(parsed.elements, start=1):
+            if element.kind == "title":
+                continue  # headings live on in each chunk's section and context line
+            rule = TABLE if element.kind == "table" else ELEMENT
+            if reason := garbage_reason(element.text, rule):
+                dropped.append(
+                    DroppedText(id=where, field=f"element {i} ({element.kind})", reason=reason)
+                )
+            else:
+                kept.append(element)
+        if not kept:
+            return _document_rejected(
+                spec, "no indexable text (every element was empty or garbage)"
+            )
+        title = spec.title or parsed.title
+        context = (
+            f"{spec.title} - {parsed.title}" if spec.title and spec.title != parsed.title else title
+        )
+        metadata = ProductMetadata(title=title, source=f"doc:{parsed.name}")
+        try:
+            chunks = self.chunker.chunk_document(
+                product_id=spec.product_id,
+                document=spec.document_id,
+                context=context,
+                blocks=blocks_of(kept),
+                metadata=metadata,
+                published_at=published_at,
+            )
+        except ValueError as e:
+            return _document_rejected(spec, f"cannot chunk: {e}")
+        return PreparedDocument(spec=spec, chunks=chunks, dropped=dropped)
+
+
+def blocks_of(elements: list[DocumentElement]) -> list[Block]:
+    """Consecutive free-text elements of one section become one block; each table its own."""
+    blocks: list[Block] = []
+    lines: list[str] = []
+    section: str | None = None
+
+    def flush() -> None:
+        if lines and section is not None:
+            blocks.append(Block(section=section, text="\n".join(lines)))
+        lines.clear()
+
+    for element in elements:
+        if element.kind == "table":
+            flush()
+            blocks.append(Block(section=element.section, text=element.text, is_table=True))
+            section = None
+            continue
+        if element.section != section:
+            flush()
+            section = element.section
+        lines.append(element.text)
+    flush()
+    return blocks
+
+
+def _rejected(item: Accepted, reason: str) -> Rejected:
+    return Rejected(
+        line=item.line,
+        reason=reason,
+        raw=item.record.model_dump_json(),
+        product_id=item.record.id,
+    )
+
+
+def _document_rejected(spec: DocumentSpec, reason: str) -> DocumentRejected:
+    return DocumentRejected(spec=spec, reason=reason)
+
+
+def percentile(values: list[int], q: float) -> int:
+    """Nearest-rank percentile (0 for no values)."""
+    if not values:
+        return 0
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]

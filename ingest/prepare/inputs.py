@@ -1,0 +1,170 @@
+"""Mixed inputs for `freshindex prepare` and `publish-docs`: which file is what, and the chain
+run over each.
+
+What a path is, by name and (for .jsonl/.csv) first row:
+  - `.jsonl` / `.csv` whose first row has `path` and `product_id` (and no `id`): a document
+    manifest (`ingest.documents.read_manifest`);
+  - other `.jsonl` / `.csv`: a catalog feed;
+  - `<product-id>__<name>.<pdf|docx|md|markdown|txt|html|htm>`: a document of that product
+    (the file path carries the product id);
+  - `.pdf`, `.docx`, `.md`, `.markdown`, `.txt`: a document of `--product-id`;
+  - `.html`, `.htm`, `.html.gz`: a saved product page (the page extractor reads it);
+  - a directory: every file in it, sorted, by the same rules.
+Anything else is rejected with the reason; it does not stop the other inputs.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from ingest.documents import (
+    SUPPORTED_SUFFIXES,
+    DocumentSpec,
+    ManifestRejected,
+    read_manifest,
+)
+from ingest.feeds.reader import Accepted, FeedItem, Rejected, read_feed
+from ingest.pages.decode import MAX_BYTES
+from ingest.prepare.chain import Outcome, PrepareChain, PrepareReport
+from schemas.models import utcnow
+
+InputKind = Literal["feed", "manifest", "page", "document", "unknown"]
+_FEED_SUFFIXES = (".jsonl", ".csv")
+_PAGE_SUFFIXES = (".html", ".htm", ".html.gz", ".htm.gz")
+_ID_SEPARATOR = "__"
+_PRODUCT_ID = re.compile(r"^[^\s\x00-\x1f]{1,200}$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Input:
+    path: Path
+    kind: InputKind
+    product_id: str | None = None
+    """For a document: its product (from the file name or `--product-id`)."""
+    document_id: str = ""
+    """For a document: its id within the product (the file name, less any product prefix)."""
+    reason: str = ""
+    """For an unknown input: why it cannot be read."""
+
+
+def classify(paths: list[Path], *, product_id: str | None = None) -> list[Input]:
+    """Every input file with its kind, directories expanded in sorted order."""
+    out: list[Input] = []
+    for path in paths:
+        if path.is_dir():
+            out += classify(
+                sorted(p for p in path.rglob("*") if p.is_file()), product_id=product_id
+            )
+        elif not path.exists():
+            out.append(Input(path=path, kind="unknown", reason="no such file"))
+        else:
+            out.append(_classify_file(path, product_id))
+    return out
+
+
+def _classify_file(path: Path, product_id: str | None) -> Input:
+    name = path.name.lower()
+    suffix = path.suffix.lower()
+    if name.endswith(_FEED_SUFFIXES):
+        return Input(path=path, kind="manifest" if _is_manifest(path) else "feed")
+    prefix, sep, rest = path.name.partition(_ID_SEPARATOR)
+    if sep and prefix and rest and suffix in SUPPORTED_SUFFIXES:
+        if not _PRODUCT_ID.match(prefix):
+            return Input(path=path, kind="unknown", reason=f"{prefix!r} is not a valid product id")
+        return Input(path=path, kind="document", product_id=prefix, document_id=rest)
+    if name.endswith(_PAGE_SUFFIXES):
+        return Input(path=path, kind="page")
+    if suffix in SUPPORTED_SUFFIXES:
+        if product_id is None:
+            return Input(
+                path=path,
+                kind="unknown",
+                reason="a document needs its product: give --product-id, list it in a manifest,"
+                f" or name it <product-id>{_ID_SEPARATOR}{path.name}",
+            )
+        return Input(path=path, kind="document", product_id=product_id, document_id=path.name)
+    return Input(path=path, kind="unknown", reason=f"unsupported input type {suffix or name!r}")
+
+
+def _is_manifest(path: Path) -> bool:
+    """A .jsonl/.csv whose first row names `path` and `product_id` and has no `id`."""
+    try:
+        with path.open(encoding="utf-8-sig", errors="replace") as f:
+            if path.suffix.lower() == ".csv":
+                keys = set(next(csv.reader(f), []))
+            else:
+                first = next((line for line in f if line.strip()), "{}")
+                row = json.loads(first)
+                keys = set(row) if isinstance(row, dict) else set()
+    except (OSError, json.JSONDecodeError):
+        return False
+    return {"path", "product_id"} <= keys and "id" not in keys
+
+
+def prepare(
+    inputs: list[Input], chain: PrepareChain
+) -> Iterator[tuple[Input, PrepareReport, list[Outcome]]]:
+    """Run the chain over each input; yields the input, its report and its outcomes in order."""
+    for item in inputs:
+        started = time.perf_counter()
+        report = PrepareReport(source=str(item.path))
+        outcomes: list[Outcome] = []
+        for outcome in _outcomes(item, chain):
+            report.add(outcome)
+            outcomes.append(outcome)
+        report.seconds = time.perf_counter() - started
+        yield item, report, outcomes
+
+
+def _outcomes(item: Input, chain: PrepareChain) -> Iterator[Outcome]:
+    if item.kind == "feed":
+        yield from chain.items(read_feed(item.path, source=f"feed:{item.path.name}"))
+    elif item.kind == "page":
+        yield chain.item(_page_item(item.path), utcnow())
+    elif item.kind == "document":
+        assert item.product_id is not None
+        spec = DocumentSpec(
+            path=item.path, product_id=item.product_id, document_id=item.document_id
+        )
+        yield chain.document(spec, utcnow())
+    elif item.kind == "manifest":
+        for entry in read_manifest(item.path):
+            if isinstance(entry, ManifestRejected):
+                yield Rejected(line=entry.line, reason=entry.reason, raw=entry.raw)
+            else:
+                yield chain.document(entry, utcnow())
+    else:
+        yield Rejected(line=0, reason=f"{item.path.name}: {item.reason}", raw=str(item.path))
+
+
+def read_saved_page(path: Path) -> bytes:
+    """A saved page's bytes; gzip is undone, reading at most one byte past the size limit.
+    Raises OSError / EOFError / gzip.BadGzipFile."""
+    data = path.read_bytes()
+    if path.suffix == ".gz" or data[:2] == b"\x1f\x8b":
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as stream:
+            return stream.read(MAX_BYTES + 1)
+    return data
+
+
+def _page_item(path: Path) -> FeedItem:
+    from ingest.pages.extract import extract_product
+
+    try:
+        data = read_saved_page(path)
+    except (OSError, EOFError, gzip.BadGzipFile) as e:
+        return Rejected(line=1, reason=f"{path.name}: unreadable page: {e}", raw=str(path))
+    result = extract_product(data, None)
+    if result.record is None:
+        return Rejected(line=1, reason=f"{path.name}: {result.reason}", raw=str(path))
+    record = result.record.model_copy(update={"source": f"page:{path.name}"})
+    return Accepted(line=1, record=record)
