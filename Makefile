@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test unit integration lint bench schemas clean down
+.PHONY: install run test unit integration lint bench bench-prepare schemas clean down
 
 install: $(STAMP)
 
@@ -35,6 +35,9 @@ lint: install
 
 bench: install
 	HF_HUB_OFFLINE=1 $(BIN)/python -m tests.benchmarks.bench_pipeline
+
+bench-prepare: install
+	HF_HUB_OFFLINE=1 $(BIN)/python -m tests.benchmarks.bench_prepare
 
 schemas: install
 	$(BIN)/python -m schemas.jsonschema_gen

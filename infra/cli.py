@@ -200,7 +200,10 @@ def search(
             f"{rank:>2}. [{h.score:.4f}] {h.product_id}  {h.fields.get('title')}  "
             f"({price}, {h.fields.get('availability') or '-'})"
         )
-        typer.echo(f"      {h.fields.get('section')}: {snippet(h.text)}")
+        where = h.fields.get("section")
+        if h.fields.get("document"):
+            where = f"{h.fields['document']} > {where}"
+        typer.echo(f"      {where}: {snippet(h.text)}")
 
 
 @app.command()

@@ -18,8 +18,9 @@ import typer
 from infra import stack
 from infra.processes import start_worker, stop_worker
 from infra.render import print_status, print_summary, snippet
+from ingest.documents import ManifestRejected, read_manifest
 from ingest.producer import KafkaSink
-from ingest.publish import chain_for, publish_feed
+from ingest.publish import chain_for, publish_documents, publish_feed
 from schemas.settings import Settings, home_dir
 from workers.ops import status, wait_until_caught_up
 from workers.search import search
@@ -42,6 +43,18 @@ def _publish_and_wait(settings: Settings, feed: Path) -> None:
     )
 
 
+def _publish_docs_and_wait(settings: Settings, manifest: Path) -> None:
+    with KafkaSink(settings) as sink, chain_for(settings) as chain:
+        specs = []
+        for entry in read_manifest(manifest):
+            if isinstance(entry, ManifestRejected):
+                raise typer.BadParameter(f"{manifest}:{entry.line}: {entry.reason}")
+            specs.append(entry)
+        summary = publish_documents(specs, sink, chain, source=f"documents:{manifest.name}")
+    print_summary(summary.as_dict())
+    wait_until_caught_up(settings, timeout_s=900)
+
+
 def _searches(settings: Settings) -> None:
     queries = [q.strip() for q in (SAMPLE / "queries.txt").read_text().splitlines() if q.strip()]
     for query in queries:
@@ -50,10 +63,12 @@ def _searches(settings: Settings) -> None:
             asyncio.run(search(settings, query, k=3, per_product=True)), start=1
         ):
             f = hit.fields
-            typer.echo(
-                f"  {rank}. {hit.product_id} {f['title']} "
-                f"({f.get('price_text')} {f.get('currency')}, {f.get('availability')})"
+            about = (
+                f"from document {f['document']}, section {f['section']}"
+                if f.get("document")
+                else f"{f.get('price_text')} {f.get('currency')}, {f.get('availability')}"
             )
+            typer.echo(f"  {rank}. {hit.product_id} {f['title']} ({about})")
             typer.echo(f"     {snippet(hit.text, 100)}")
 
 
@@ -80,6 +95,8 @@ def run_demo(*, keep_running: bool = False) -> int:
     try:
         _step("publishing the sample catalog")
         _publish_and_wait(settings, SAMPLE / "catalog.jsonl")
+        _step("publishing product documents (a PDF spec sheet, a DOCX safety data sheet, a manual)")
+        _publish_docs_and_wait(settings, SAMPLE / "docs" / "manifest.jsonl")
         _step(
             "publishing updates (price changes, rewrites, a shrink, deletions, new and invalid rows)"
         )

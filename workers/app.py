@@ -172,6 +172,7 @@ class IndexWorker:
 
 def create_app(settings: Settings) -> faust.App:
     """The Faust app with one agent on the chunks topic."""
+    (home_dir() / "faust").mkdir(parents=True, exist_ok=True)
     app = faust.App(
         settings.consumer_group,
         broker=[f"kafka://{hp.strip()}" for hp in settings.kafka_bootstrap_servers.split(",")],

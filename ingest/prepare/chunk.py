@@ -96,7 +96,14 @@ class Chunker:
         pieces: list[_Piece] = []
         for block in blocks:
             section = block.section or "document"
-            head = f"{self._context_title(f'{context} > {section}' if block.section else context)}:"
+            label = (
+                context
+                if not block.section or block.section == context
+                else block.section
+                if block.section.startswith(f"{context} > ")
+                else f"{context} > {block.section}"
+            )
+            head = f"{self._context_title(label)}:"
             room = self._budget - self._bare(head)
             lines = [line for line in block.text.split("\n") if line.strip()]
             groups = (

@@ -1,0 +1,184 @@
+"""`make bench-prepare`: what the prepare chain costs, against a baseline measured in the same run.
+
+Not a test: it prints figures, and its last line is one JSON object. No services needed.
+
+  (a) chunking the synthetic catalog: greedy sentence packing (baseline) vs semantic breakpoints,
+      with an empty sentence cache (a new catalog) and a warm one (a re-publish), products/s;
+  (b) dedup: `Deduplicator.check` per record against a growing state of distinct products
+      (in-memory sqlite and a state file), records/s at each size, and the Python heap the state
+      holds per record (tracemalloc), extrapolated to the 5-million-record catalog.
+
+Size: BENCH_PRODUCTS (default 600 products for (a)), BENCH_DEDUP_RECORDS (default 20,000).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+import tracemalloc
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ingest.feeds.reader import to_record
+from ingest.prepare.chunk import Chunker
+from ingest.prepare.dedup import Deduplicator
+from ingest.prepare.semantic import LocalSentenceEncoder
+from ingest.prepare.tokenizer import TokenCounter
+from schemas.models import ProductRecord
+from tests.benchmarks.bench_pipeline import say, synthetic_catalog
+
+WORDS = [
+    "compost",
+    "soil",
+    "seed",
+    "tomato",
+    "potato",
+    "carrot",
+    "hose",
+    "sprinkler",
+    "rake",
+    "spade",
+    "fork",
+    "shears",
+    "netting",
+    "fleece",
+    "greenhouse",
+    "fertiliser",
+    "nitrogen",
+    "potash",
+    "mulch",
+    "bark",
+    "loam",
+    "grit",
+    "feed",
+    "hay",
+    "pellets",
+    "trowel",
+    "barrow",
+    "bucket",
+    "trough",
+    "fence",
+    "post",
+    "wire",
+    "mesh",
+    "pump",
+    "tank",
+    "valve",
+    "filter",
+    "nozzle",
+    "lance",
+    "reel",
+    "cart",
+    "shed",
+]
+
+
+def chunking_rate(chunker: Chunker, records: list[ProductRecord]) -> tuple[float, int]:
+    now = datetime.now(UTC)
+    started = time.perf_counter()
+    chunks = sum(len(chunker.chunk(r, now)) for r in records)
+    return len(records) / (time.perf_counter() - started), chunks
+
+
+def distinct_record(i: int, rng: random.Random) -> ProductRecord:
+    words = [rng.choice(WORDS) for _ in range(60)]
+    sentences = [" ".join(words[k : k + 12]).capitalize() + "." for k in range(0, 60, 12)]
+    return ProductRecord(
+        id=f"D-{i}",
+        title=f"{rng.choice(WORDS).title()} {rng.choice(WORDS)} {i}",
+        description=" ".join(sentences),
+        attributes={"model": f"M{i}"},
+    )
+
+
+def dedup_rates(
+    path: str, records: list[ProductRecord], checkpoints: list[int]
+) -> dict[int, float]:
+    """records/s of the last 1,000 checks before each checkpoint."""
+    rates: dict[int, float] = {}
+    with Deduplicator(path) as dedup:
+        window_start = time.perf_counter()
+        for n, record in enumerate(records, start=1):
+            dedup.check(record)
+            if n % 1000 == 0:
+                now = time.perf_counter()
+                if n in checkpoints:
+                    rates[n] = 1000 / (now - window_start)
+                window_start = now
+    return rates
+
+
+def heap_per_record(records: list[ProductRecord]) -> float:
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    dedup = Deduplicator(":memory:")
+    for record in records:
+        dedup.check(record)
+    held = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    dedup.close()
+    return held / len(records)
+
+
+def main() -> int:
+    products = int(os.environ.get("BENCH_PRODUCTS", "600"))
+    dedup_n = int(os.environ.get("BENCH_DEDUP_RECORDS", "20000"))
+    records = [to_record(r, "bench") for r in synthetic_catalog(products, generation="p", seed=3)]
+    tokens = TokenCounter.from_file()
+
+    greedy_rate, greedy_chunks = chunking_rate(Chunker(tokens), records)
+    encoder = LocalSentenceEncoder()
+    encoder.encode(["warm the model up"])  # model load is a one-off per process, not per record
+    semantic = Chunker(tokens, encoder=encoder)
+    cold_rate, semantic_chunks = chunking_rate(semantic, records)
+    warm_rate, _ = chunking_rate(semantic, records)
+    say(f"(a) chunking {products} products (sample descriptions, shuffled):")
+    say(f"    greedy packing: {greedy_rate:.0f} products/s, {greedy_chunks} chunks")
+    say(
+        f"    semantic breakpoints, new text: {cold_rate:.1f} products/s "
+        f"({cold_rate / greedy_rate:.3f} of greedy), {semantic_chunks} chunks"
+    )
+    say(
+        f"    semantic breakpoints, re-publish (sentence cache warm): {warm_rate:.0f} products/s "
+        f"({warm_rate / greedy_rate:.2f} of greedy)"
+    )
+
+    rng = random.Random(7)
+    distinct = [distinct_record(i, rng) for i in range(dedup_n)]
+    checkpoints = sorted({1000, dedup_n // 2 // 1000 * 1000, dedup_n // 1000 * 1000} - {0})
+    memory = dedup_rates(":memory:", distinct, checkpoints)
+    with tempfile.TemporaryDirectory() as tmp:
+        on_disk = dedup_rates(str(Path(tmp) / "dedup.sqlite3"), distinct, checkpoints)
+    per_record = heap_per_record(distinct[: min(dedup_n, 10_000)])
+    say(f"(b) dedup of {dedup_n} distinct products (records/s at state size):")
+    for n in checkpoints:
+        say(
+            f"    {n:>7} records: {memory[n]:.0f}/s in memory, {on_disk[n]:.0f}/s with a state file"
+        )
+    say(
+        f"    Python heap held by the LSH index: {per_record:.0f} bytes/record "
+        f"= {per_record * 5e6 / 2**30:.1f} GiB for 5 M records"
+    )
+    result = {
+        "products": products,
+        "greedy_products_per_s": round(greedy_rate, 1),
+        "semantic_products_per_s": round(cold_rate, 2),
+        "semantic_over_greedy": round(cold_rate / greedy_rate, 4),
+        "semantic_warm_over_greedy": round(warm_rate / greedy_rate, 3),
+        "greedy_chunks": greedy_chunks,
+        "semantic_chunks": semantic_chunks,
+        "dedup_records": dedup_n,
+        "dedup_per_s_memory": {str(k): round(v) for k, v in memory.items()},
+        "dedup_per_s_file": {str(k): round(v) for k, v in on_disk.items()},
+        "dedup_heap_bytes_per_record": round(per_record),
+    }
+    print(json.dumps(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
