@@ -38,11 +38,14 @@ class Candidate:
     """Canonical product URL, where the source names one."""
     attributes: dict[str, str] = field(default_factory=dict)
     """Specification rows."""
+    offer_prices: tuple[Decimal, ...] = ()
+    """Every price among the source's offers for this product (`price` is the first); several
+    when the markup lists a list price and a sale price, or several sellers, as offers."""
 
     def filled(self) -> set[str]:
         """Names of the fields this source filled."""
         return {
             f.name
             for f in fields(self)
-            if f.name != "source" and getattr(self, f.name) not in (None, "", {})
+            if f.name != "source" and getattr(self, f.name) not in (None, "", {}, ())
         }

@@ -76,6 +76,8 @@ def _extract(page_text: str, url: str | None) -> Extracted:
     )
     if graph is not None and _corroborated(graph.price, found.price, merged.price):
         merged.price, merged.currency = found.price, found.currency or graph.currency
+    if main is not None and _shown_offer(main, found.price, merged.price):
+        merged.price = found.price
     merged.category = structured.breadcrumbs(data) or merged.category
     merged.description = _description(page, main, graph)
     merged.attributes = {**text.specifications(page), **merged.attributes}
@@ -101,6 +103,13 @@ def _corroborated(graph: Decimal | None, shown: Decimal | None, chosen: Decimal 
     return graph is not None and graph == shown and chosen is not None and chosen != graph
 
 
+def _shown_offer(main: Candidate, shown: Decimal | None, chosen: Decimal | None) -> bool:
+    """The product's markup lists several offer prices and the page displays another one of
+    them beside the title: the displayed offer is the current one (a sale price after a list
+    price)."""
+    return shown is not None and shown != chosen and shown in main.offer_prices
+
+
 def _shows_product(ranked: list[Candidate], signals: dict[str, Any], og_type: str | None) -> bool:
     if any(c.source in platforms.PLATFORMS and c.price is not None for c in ranked):
         return True
@@ -108,8 +117,9 @@ def _shows_product(ranked: list[Candidate], signals: dict[str, Any], og_type: st
         return True
     heuristic = ranked[-1]
     has_price = heuristic.price is not None
+    offered = signals["buy_buttons"] > 0 or signals["labelled_sku"] is not None
     return bool(heuristic.title) and (
-        (has_price and (signals["buy_buttons"] > 0 or signals["price_score"] >= 5))
+        (has_price and (offered or signals["price_score"] >= 5))
         or (heuristic.sku is not None and heuristic.availability is not None)
     )
 

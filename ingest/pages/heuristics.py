@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 from ingest.pages.candidate import Candidate
 from ingest.pages.dom import Page, attrs_of, text_content
@@ -23,6 +24,15 @@ _ELSEWHERE = re.compile(
     r"related|recommend|similar|carousel|upsell|cross|also|accessor|bundle|slider|footer|"
     r"header|\bnav|menu|minicart|mini-cart|basket-|sidebar|widget|review|other|sponsor|ad-"
 )
+_CHOOSER = re.compile(r"(?:^|[\s_-])(?:select|dropdown|listbox)(?:$|[\s_-])")
+_CHROME_TAGS = frozenset({"nav", "footer", "aside"})
+"""Page chrome by tag (`<header>` is not: product pages put their title in one)."""
+_SITE_HEADER = frozenset({*_CHROME_TAGS, "header"})
+"""Chrome for buy buttons: the site header's cart button too."""
+_CHROME = re.compile(
+    r"(?:^|[\s_-])(?:nav|navbar|navigation|menu|megamenu|flyout|footer|minicart|"
+    r"carousel|swiper|slick|related|recommendations?|upsell|cross-?sell|similar)(?:$|[\s_-])"
+)
 _BUY = re.compile(
     r"add[\s_-]*to[\s_-]*(cart|basket|bag|trolley)|addtocart|buy[\s_-]*(now|button|box)|btn-?buy|"
     r"in den warenkorb|warenkorb|ajouter au panier|añadir al carrito|agregar al carrito|"
@@ -31,8 +41,9 @@ _BUY = re.compile(
     r"add to order|purchase",
     re.IGNORECASE,
 )
+_BARE_AMOUNT = re.compile(r"\d+(?:[.,\s]\d+)*")
 _CURRENCY_MARK = re.compile(
-    r"[$€£¥₹₽₴₺₩₪₫฿₸₱]|\b(?:[A-Z]{3}|zł|kč|kn|lei|ft|kr|rs|руб|грн|тг|лв|р\.)(?:\W|$)|ر\.س|د\.إ",
+    r"[$€£¥￥元円圓₹₽₴₺₩₪₫฿₸₱]|\b(?:[A-Z]{3}|zł|kč|kn|lei|ft|kr|rs|руб|грн|тг|лв|р\.)(?:\W|$)|ر\.س|د\.إ",
     re.IGNORECASE,
 )
 
@@ -51,6 +62,8 @@ _IN_STOCK = re.compile(
     re.IGNORECASE,
 )
 _PREORDER = re.compile(r"pre-?order|vorbestell|précommande|preventa|prenota", re.IGNORECASE)
+_STRUCK_TAGS = ("del", "s", "strike")
+_STRUCK_CLASS = re.compile(r"strike|line-?through|crossed|barred|barrato|durchgestrichen")
 _NUMBER = re.compile(r"\d+(?:[.,\s]\d+)*")
 _AVAIL_ATTR = re.compile(r"(?<!un)availab|stock|inventory|lieferbar|dispon")
 _AVAIL_REACH = 300
@@ -94,11 +107,12 @@ _GTIN_VALUE = re.compile(r"^\d{8}$|^\d{12,14}$|^97[89]\d{10}$")
 
 
 def title(page: Page) -> tuple[str | None, Any]:
-    """The visible main heading (first `h1` with text) and its element."""
-    for el in page.root.iter("h1"):
-        text = clean_line(text_content(el, 1000))
-        if text:
-            return text, el
+    """The visible main heading (first `h1` with text outside navigation, else the first `h1`)
+    and its element."""
+    headings = [el for el in page.root.iter("h1") if clean_line(text_content(el, 1000))]
+    if headings:
+        el = next((h for h in headings if not in_chrome(h)), headings[0])
+        return clean_line(text_content(el, 1000)), el
     head_title = page.root.find(".//title")
     text = clean_line(head_title.text_content()) if head_title is not None else ""
     return (text or None), None
@@ -128,6 +142,16 @@ def buy_buttons(page: Page) -> list[Any]:
     return found
 
 
+def in_chrome(el: Any, tags: frozenset[str] = _CHROME_TAGS) -> bool:
+    """Inside page chrome (navigation, footer, menus, mini-cart) or a carousel of other products:
+    a buy button or heading there is not the product's own."""
+    return any(
+        a.tag in tags or _CHROME.search(attrs_of(a))
+        for a in (el, *el.iterancestors())
+        if a.tag not in ("body", "html")
+    )
+
+
 def _context(el: Any, depth: int = 3) -> str:
     parts = []
     for _ in range(depth):
@@ -139,14 +163,20 @@ def _context(el: Any, depth: int = 3) -> str:
 
 
 def _far_context(el: Any) -> tuple[str, bool]:
-    """Names of the element and its ancestors below `body` (whose classes are page-state flags)."""
-    parts, struck = [], False
+    """Names of the element and its ancestors below `body` (whose classes are page-state flags),
+    and whether the price is struck through (a `<del>` or a strike-through class, on an ancestor
+    or on the descendant that holds the number: `<td>List <del>$420</del></td>`)."""
+    parts, struck = [], _struck_inside(el)
     while el is not None and el.tag not in ("body", "html"):
-        if el.tag in ("del", "s", "strike"):
-            struck = True
+        struck = struck or el.tag in _STRUCK_TAGS or bool(_STRUCK_CLASS.search(attrs_of(el)))
         parts.append(attrs_of(el))
         el = el.getparent()
     return " ".join(parts), struck
+
+
+def _struck_inside(el: Any) -> bool:
+    """The element's number sits in a struck-through descendant."""
+    return any(_NUMBER.search(text_content(c, 60)) for c in el.iterdescendants(*_STRUCK_TAGS))
 
 
 def _distance_bonus(pos: int, anchors: list[int]) -> float:
@@ -167,9 +197,33 @@ def _price_score(page: Page, el: Any, text: str, anchors: list[int]) -> float:
         + 2.0 * bool(_PRICE_ATTR.search(attrs_of(el)))
         + bool(_PRICE_ATTR.search(near))
     )
-    score -= 3.0 * bool(_OLD_PRICE.search(near)) + 4.0 * struck + 3.0 * bool(_ELSEWHERE.search(far))
+    elsewhere = _ELSEWHERE.search(far) or _links_away(el, page.url) or _in_chooser(el)
+    score -= 3.0 * bool(_OLD_PRICE.search(near)) + 4.0 * struck + 3.0 * bool(elsewhere)
     score -= 1.0 * (len(text) > 25)
+    if in_chrome(el):
+        return score  # beside the buy button, a carousel of other products is still not this one
     return score + _distance_bonus(page.order.get(el, 0), anchors)
+
+
+def _in_chooser(el: Any) -> bool:
+    """Inside a custom option list (a styled `<select>`): one variant's price among several."""
+    return any(
+        a.get("role") in ("listbox", "option") or _CHOOSER.search(str(a.get("class", "")).lower())
+        for a in el.iterancestors()
+    )
+
+
+def _links_away(el: Any, url: str | None) -> bool:
+    """Inside a link to another page: a product tile of a listing, not this page's offer (a buy
+    link, `<a href="/add-to-cart/12">Buy for $20</a>`, is this page's own)."""
+    for link in el.iterancestors("a"):
+        href = str(link.get("href", "")).strip()
+        if not href or href.startswith(("#", "javascript:")) or _BUY.search(href):
+            continue
+        target = urlsplit(urljoin(url or "", href))
+        here = urlsplit(url or "")
+        return (target.netloc, target.path.rstrip("/")) != (here.netloc, here.path.rstrip("/"))
+    return False
 
 
 def price(page: Page, anchors: list[int]) -> tuple[Decimal | None, str | None, float]:
@@ -181,6 +235,7 @@ def price(page: Page, anchors: list[int]) -> tuple[Decimal | None, str | None, f
         text = text_content(el, 60)
         if not text or len(text) > 60 or len(_NUMBER.findall(text)) != 1:
             continue  # no number, or several prices in one container
+        text = _with_adjacent_mark(el, text)
         amount, mark = parse_price_text(text)
         if amount is None or amount <= 0:
             continue
@@ -193,10 +248,29 @@ def price(page: Page, anchors: list[int]) -> tuple[Decimal | None, str | None, f
     return best[2], best[3], best[0]
 
 
+def _with_adjacent_mark(el: Any, text: str) -> str:
+    """A bare amount with the currency mark that stands beside it in its own element or text
+    (`<b>294</b><span>元</span>`, `<span>1.299</span> Kč`)."""
+    if _CURRENCY_MARK.search(text) or not _BARE_AMOUNT.fullmatch(text):
+        return text
+    before, after, parent = el.getprevious(), el.getnext(), el.getparent()
+    beside = [
+        el.tail,
+        text_content(after, 4) if after is not None else None,
+        before.tail if before is not None else parent.text if parent is not None else None,
+    ]
+    for raw in beside:
+        mark = (raw or "").strip()
+        if mark and len(mark) <= 4 and _CURRENCY_MARK.fullmatch(mark):
+            return f"{text} {mark}"
+    return text
+
+
 def _before(pos: int, other: int, anchors: list[int]) -> bool:
-    if not anchors:
-        return pos < other
-    return min(abs(pos - a) for a in anchors) < min(abs(other - a) for a in anchors)
+    """Of two equally scored prices, the nearer the product block; equally near, the first one
+    read (the headline price precedes its variants: tax-exclusive and inclusive, per unit)."""
+    near, other_near = _distance_bonus(pos, anchors), _distance_bonus(other, anchors)
+    return near > other_near or (near == other_near and pos < other)
 
 
 def identifiers(page: Page) -> dict[str, str]:
@@ -274,8 +348,12 @@ def _stock_phrase(text: str) -> Availability | None:
 
 
 def availability(page: Page, buttons: list[Any], anchors: list[int]) -> Availability | None:
-    """The stock phrase nearest the title and buy button, else an enabled buy button: in stock."""
-    found: list[tuple[int, Availability]] = []
+    """The stock phrase nearest the title and buy button, else an enabled buy button: in stock.
+
+    A stock label beats a link or button: a button names an action (`Reserve in store`), a
+    label states the stock.
+    """
+    found: list[tuple[bool, int, Availability]] = []
     for el in page.visible():
         if len(el) > 8 or not _AVAIL_ATTR.search(attrs_of(el)):
             continue
@@ -283,9 +361,10 @@ def availability(page: Page, buttons: list[Any], anchors: list[int]) -> Availabi
         pos = page.order.get(el, 0)
         distance = min((abs(pos - a) for a in anchors), default=0)
         if status is not None and distance <= _AVAIL_REACH:
-            found.append((distance, status))
+            action = el.tag in ("a", "button", "input") or el.getparent().tag in ("a", "button")
+            found.append((action, distance, status))
     if found:
-        return min(found, key=lambda f: f[0])[1]
+        return min(found, key=lambda f: f[:2])[2]
     if any(b.get("disabled") is None and "disabled" not in attrs_of(b) for b in buttons):
         return Availability.IN_STOCK
     return None
@@ -303,13 +382,20 @@ def breadcrumbs(page: Page, product_title: str | None) -> str | None:
     return None
 
 
+def _anchors(page: Page, buttons: list[Any], heading_el: Any) -> list[int]:
+    """Positions of the product block: the first buy buttons outside page chrome, the title."""
+    own = [b for b in buttons if b in page.order and not in_chrome(b, _SITE_HEADER)]
+    found = [page.order[b] for b in own[:3]]
+    if heading_el is not None:
+        found.append(page.order.get(heading_el, 0))
+    return found
+
+
 def candidate(page: Page) -> tuple[Candidate, dict[str, Any]]:
     """Everything the heuristics find, and the signals (title element, buttons, price score)."""
     heading, heading_el = title(page)
     buttons = buy_buttons(page)
-    anchors = [page.order[b] for b in buttons[:3] if b in page.order]
-    if heading_el is not None:
-        anchors.append(page.order.get(heading_el, 0))
+    anchors = _anchors(page, buttons, heading_el)
     amount, mark, score = price(page, anchors)
     ids = identifiers(page)
     labelled = ids.get("sku")

@@ -12,13 +12,12 @@ from schemas.models import Availability
 
 _PLAIN_NUMBER = re.compile(r"^\s*\d{1,12}(?:\.\d{1,4})?\s*$")
 _MAX_PRICE = Decimal("1e10")
+_CJK_MARK = re.compile(r"[元円圓￥]")
 
 _SYMBOLS: dict[str, str] = {
     "€": "EUR",
     "£": "GBP",
-    "¥": "JPY",
     "円": "JPY",
-    "元": "CNY",
     "₹": "INR",
     "₽": "RUB",
     "руб": "RUB",
@@ -74,6 +73,8 @@ _DOLLAR_BY_TLD = {
     "co": "COP",
     "br": "BRL",
 }
+_YUAN_BY_TLD = {"tw": "TWD", "hk": "HKD", "mo": "MOP"}
+"""元 / 圓 is the word for the local dollar: New Taiwan, Hong Kong, Macau; elsewhere renminbi."""
 _KRONA_BY_TLD = {"se": "SEK", "no": "NOK", "dk": "DKK", "is": "ISK"}
 _RUPEE_BY_TLD = {"pk": "PKR", "lk": "LKR", "np": "NPR"}
 _EURO_ALIASES = {"eur", "euro", "euros"}
@@ -134,9 +135,13 @@ def _bounded(amount: Decimal | None) -> Decimal | None:
 
 
 def parse_price_text(text: str) -> tuple[Decimal | None, str | None]:
-    """Amount and raw currency mark of a displayed price (`"£1,299.00"` -> 1299.00, "£")."""
+    """Amount and raw currency mark of a displayed price (`"£1,299.00"` -> 1299.00, "£";
+    `"294 元"` -> 294, "元")."""
     price = Price.fromstring(text)
-    return _bounded(price.amount), price.currency
+    mark = price.currency
+    if mark is None and (cjk := _CJK_MARK.search(text)):
+        mark = cjk.group(0)
+    return _bounded(price.amount), mark
 
 
 def currency_code(value: object, url: str | None = None) -> str | None:
@@ -147,11 +152,15 @@ def currency_code(value: object, url: str | None = None) -> str | None:
     if re.fullmatch(r"[A-Za-z]{3}", mark) and mark.lower() not in {"lei", "rub", "руб"}:
         return "EUR" if mark.lower() == "eur" else mark.upper()
     low = mark.lower().rstrip(":")
+    tld = _tld(url)
+    if low in {"元", "圓"}:
+        return _YUAN_BY_TLD.get(tld, "CNY")
+    if low in {"¥", "￥"}:
+        return "CNY" if tld == "cn" else "JPY"
     if low in _EURO_ALIASES:
         return "EUR"
     if low in _SYMBOLS:
         return _SYMBOLS[low]
-    tld = _tld(url)
     if "$" in low:
         return _DOLLAR_BY_TLD.get(tld, "USD")
     if low in {"kr", "kr.", ":-"}:

@@ -17,6 +17,8 @@ from ingest.pages.normalize import availability, currency_code, parse_amount, pa
 from ingest.prepare.clean import clean_line
 from schemas.models import Availability
 
+_MAGE_PATH = re.compile(r"(?<![\w-])mage/")
+"""Magento's own script path (`mage/cookies`), not the tail of `image/`."""
 _SHOPIFY_META = re.compile(r"var meta\s*=\s*(\{.*?\});\s*(?:\n|for|window)", re.DOTALL)
 
 
@@ -56,9 +58,9 @@ def _shopify(page: Page) -> Candidate | None:
 
 
 def _magento(page: Page) -> Candidate | None:
-    if not any("Magento_" in s or "mage/" in s for s in page.scripts) and not page.root.xpath(
-        "//*[@data-mage-init]"
-    ):
+    if not any(
+        "Magento_" in s or _MAGE_PATH.search(s) for s in page.scripts
+    ) and not page.root.xpath("//*[@data-mage-init]"):
         return None
     price = _xpath_text(
         page, "//*[@data-price-type='finalPrice'][@data-price-amount]/@data-price-amount"

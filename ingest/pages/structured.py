@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import extruct
@@ -106,6 +107,19 @@ def _offer(node: dict[str, Any]) -> dict[str, Any]:
     return items[0] if items else {}
 
 
+def _offer_prices(node: dict[str, Any]) -> tuple[Decimal, ...]:
+    """Every distinct price among a product's offers (an AggregateOffer's too), in markup order."""
+    amounts = (parse_amount(text_of(_offer_price(o))) for o in _offer_nodes(node.get("offers")))
+    return tuple(dict.fromkeys(a for a in amounts if a is not None))
+
+
+def _offer_nodes(offers: Any) -> Iterator[dict[str, Any]]:
+    for offer in offers if isinstance(offers, list) else [offers]:
+        if isinstance(offer, dict):
+            yield offer
+            yield from _offer_nodes(offer.get("offers"))
+
+
 def _offer_price(offer: dict[str, Any]) -> Any:
     for key in ("price", "lowPrice", "lowprice", "highPrice"):
         if parse_amount(text_of(offer.get(key))) is not None:
@@ -145,6 +159,7 @@ def product_candidate(node: dict[str, Any], source: str, url: str | None) -> Can
         mpn=text_of(node.get("mpn")) or text_of(offer.get("mpn")),
         url=text_of(node.get("url")),
         attributes=_properties(node.get("additionalProperty")),
+        offer_prices=_offer_prices(node),
     )
 
 
