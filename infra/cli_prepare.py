@@ -57,29 +57,24 @@ def prepare(
     """Run the prepare chain offline (no Kafka, no index): clean, filter, deduplicate and chunk
     feeds, saved pages and documents; write the chunks and a report of what was kept, dropped
     and why."""
-    from ingest.prepare.chain import Deletion, Prepared, PreparedDocument, combine_reports
+    from ingest.prepare.chain import combine_reports
     from ingest.prepare.inputs import classify
     from ingest.prepare.inputs import prepare as run
-    from ingest.publish import chain_for
-    from schemas.models import ProductDeleted
+    from ingest.producer import FileSink
+    from ingest.publish import chain_for, send
 
     settings = Settings.load()
     reports = []
-    written = 0
     with (
-        out.open("w", encoding="utf-8") as sink,
+        out.open("w", encoding="utf-8") as stream,
         chain_for(settings, dedup_state=dedup_state) as chain,
     ):
+        sink = FileSink(stream)  # the same decisions as a publish, written instead of sent
         for _, report, outcomes in run(classify(inputs, product_id=product_id), chain):
             reports.append(report)
             for outcome in outcomes:
-                if isinstance(outcome, Prepared | PreparedDocument):
-                    for chunk in outcome.chunks:
-                        sink.write(chunk.model_dump_json() + "\n")
-                        written += 1
-                elif isinstance(outcome, Deletion):
-                    deleted = ProductDeleted(product_id=outcome.product_id)
-                    sink.write(deleted.model_dump_json() + "\n")
+                send(outcome, sink, report.source)
+        written = sink.written
     combined = combine_reports(reports, source="prepare")
     combined["inputs"] = [{"path": r.source} for r in reports]
     combined["out"] = str(out)

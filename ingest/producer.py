@@ -9,7 +9,7 @@ publish is only counted once the broker has it.
 from __future__ import annotations
 
 import logging
-from typing import Protocol
+from typing import Protocol, TextIO
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
@@ -83,3 +83,23 @@ class KafkaSink:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class FileSink:
+    """Writes what would be produced to the chunks topic as JSON lines (`freshindex prepare`);
+    dead letters are kept in `dead_letters` (the prepare report lists them)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.written = 0
+        self.dead_letters: list[DeadLetter] = []
+
+    def send(self, message: Chunk | ProductDeleted) -> None:
+        self.stream.write(message.model_dump_json() + "\n")
+        self.written += isinstance(message, Chunk)
+
+    def send_dead_letter(self, letter: DeadLetter) -> None:
+        self.dead_letters.append(letter)
+
+    def flush(self) -> None:
+        self.stream.flush()

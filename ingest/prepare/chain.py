@@ -289,15 +289,12 @@ class PrepareChain:
                 spec, "no indexable text (every element was empty or garbage)"
             )
         title = spec.title or parsed.title
-        context = (
-            f"{spec.title} - {parsed.title}" if spec.title and spec.title != parsed.title else title
-        )
         metadata = ProductMetadata(title=title, source=f"doc:{parsed.name}")
         try:
             chunks = self.chunker.chunk_document(
                 product_id=spec.product_id,
                 document=spec.document_id,
-                context=context,
+                context=title,
                 blocks=blocks_of(kept),
                 metadata=metadata,
                 published_at=published_at,

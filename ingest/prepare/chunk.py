@@ -111,7 +111,8 @@ class Chunker:
                 if block.is_table
                 else self._text_groups("\n".join(lines), room)
             )
-            pieces += [_Piece(text=f"{head} {' '.join(g)}", section=section) for g in groups]
+            joint = "\n" if block.is_table else " "  # table rows stay apart, sentences flow
+            pieces += [_Piece(text=f"{head} {joint.join(g)}", section=section) for g in groups]
         if not pieces:
             raise ValueError("the document has no text to index")
         return self._chunks(product_id, document, pieces, metadata, published_at)
@@ -186,15 +187,18 @@ class Chunker:
 
     def _table_groups(self, rows: list[str], room: int) -> list[list[str]]:
         """Table rows packed whole; the header row starts every group but the first."""
-        rows, sizes = self._fitted_lines(rows, room)
-        if sum(sizes) <= room or len(rows) < 3:
-            return self._pack(rows, sizes, room) if len(rows) > 1 else [rows]
-        header, header_size = rows[0], sizes[0]
-        if header_size > room // 2:
-            return [[row] for row in rows]
+        if not rows:
+            return []
+        fitted, sizes = self._fitted_lines(rows, room)
+        if sum(sizes) <= room:
+            return [fitted]
+        header, header_size = rows[0], self._bare(rows[0])
+        if len(rows) < 3 or header_size > room // 2:
+            return self._pack(fitted, sizes, room)
+        body, body_sizes = self._fitted_lines(rows[1:], room - header_size)
         groups: list[list[str]] = [[header]]
         used = header_size
-        for row, size in zip(rows[1:], sizes[1:], strict=True):
+        for row, size in zip(body, body_sizes, strict=True):
             if used + size > room and len(groups[-1]) > 1:
                 groups.append([header])
                 used = header_size

@@ -21,6 +21,7 @@ import io
 import json
 import re
 import time
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,9 +62,15 @@ def classify(paths: list[Path], *, product_id: str | None = None) -> list[Input]
     out: list[Input] = []
     for path in paths:
         if path.is_dir():
-            out += classify(
-                sorted(p for p in path.rglob("*") if p.is_file()), product_id=product_id
+            files = sorted(
+                p
+                for p in path.rglob("*")
+                if p.is_file()
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
             )
+            found = classify(files, product_id=product_id)
+            listed = _listed_by_manifests([i.path for i in found if i.kind == "manifest"])
+            out += [i for i in found if i.path.resolve() not in listed]  # a manifest's own files
         elif not path.exists():
             out.append(Input(path=path, kind="unknown", reason="no such file"))
         else:
@@ -93,6 +100,16 @@ def _classify_file(path: Path, product_id: str | None) -> Input:
             )
         return Input(path=path, kind="document", product_id=product_id, document_id=path.name)
     return Input(path=path, kind="unknown", reason=f"unsupported input type {suffix or name!r}")
+
+
+def _listed_by_manifests(manifests: list[Path]) -> set[Path]:
+    """The files the given manifests name (read through by the manifests themselves)."""
+    return {
+        entry.path.resolve()
+        for manifest in manifests
+        for entry in read_manifest(manifest)
+        if isinstance(entry, DocumentSpec)
+    }
 
 
 def _is_manifest(path: Path) -> bool:
@@ -151,8 +168,11 @@ def read_saved_page(path: Path) -> bytes:
     Raises OSError / EOFError / gzip.BadGzipFile."""
     data = path.read_bytes()
     if path.suffix == ".gz" or data[:2] == b"\x1f\x8b":
-        with gzip.GzipFile(fileobj=io.BytesIO(data)) as stream:
-            return stream.read(MAX_BYTES + 1)
+        try:
+            with gzip.GzipFile(fileobj=io.BytesIO(data)) as stream:
+                return stream.read(MAX_BYTES + 1)
+        except zlib.error as e:  # a corrupt deflate stream is not an OSError
+            raise gzip.BadGzipFile(f"corrupt gzip data: {e}") from e
     return data
 
 

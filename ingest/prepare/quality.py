@@ -14,7 +14,8 @@ the source:
   - too short: fewer letters than `min_letters` (titles and document elements: 2, descriptions:
     8; a document's short list items and notes are packed with their neighbours, not dropped);
   - mostly non-text: under `min_letter_ratio` of the visible characters are letters (a dump of
-    numbers, symbols, base64 or mojibake), or replacement characters (U+FFFD) show the bytes
+    numbers, symbols or mojibake), more than half of it is encoded data (base64, hex: runs of
+    40+ characters without a space), or replacement characters (U+FFFD) show the bytes
     were decoded with the wrong charset. Tables of figures are exempt from the ratio: they are
     numbers by nature.
 """
@@ -36,6 +37,8 @@ _PLACEHOLDER = re.compile(
     r")[\W_]*$",
     re.IGNORECASE | re.DOTALL,
 )
+_ENCODED = re.compile(r"[A-Za-z0-9+/_-]{40,}={0,2}")
+"""Runs of 40+ characters without a space or punctuation: base64, hex, tokens (no word is that long)."""
 _LOREM = re.compile(r"^\W*lorem ipsum", re.IGNORECASE)
 
 
@@ -70,6 +73,9 @@ def garbage_reason(text: str, rule: TextRule) -> str | None:
     replacement = visible.count("\ufffd")
     if replacement and replacement / len(visible) > 0.02:
         return f"undecodable text ({replacement} replacement characters: wrong charset?)"
+    encoded = sum(len(m.group(0)) for m in _ENCODED.finditer(stripped))
+    if encoded and encoded / len(visible) > 0.5:
+        return f"mostly non-text (encoded data: base64 or hex) {_shown(stripped)}"
     letters = sum(ch.isalpha() for ch in visible)
     if letters < rule.min_letters:
         return f"too short ({letters} letters, at least {rule.min_letters}) {_shown(stripped)}"

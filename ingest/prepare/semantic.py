@@ -46,6 +46,8 @@ class LocalSentenceEncoder:
         self._cache_size = cache_size
 
     def encode(self, sentences: list[str]) -> Vectors:
+        if not sentences:
+            return np.zeros((0, 0), dtype=np.float32)
         missing = list(dict.fromkeys(s for s in sentences if s not in self._cache))
         if missing:
             vectors = self._load().encode(

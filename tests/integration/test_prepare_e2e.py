@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -93,7 +94,9 @@ def test_documents_are_indexed_replaced_and_deleted_with_their_product(
     documents = {c.document for c in expected if c.product_id == "MOWER1"}
     assert documents == {"", "manual.md", "spec-sheet.pdf", "sds.docx"}
 
-    found = cli(env, "search", "how long to charge the battery before first use", "-k", "3", "--json")
+    found = cli(
+        env, "search", "how long to charge the battery before first use", "-k", "3", "--json"
+    )
     assert found.returncode == 0, found.stderr
     best = json.loads(found.stdout)[0]
     assert (best["product_id"], best["document"], best["section"]) == (
@@ -118,7 +121,9 @@ def test_documents_are_indexed_replaced_and_deleted_with_their_product(
     assert len(rows) == len(others) + len(v2)
 
     # one document deleted alone, then the product with everything it has
-    assert cli(env, "publish-docs", "--delete", "--product-id", "MOWER1", "sds.docx").returncode == 0
+    assert (
+        cli(env, "publish-docs", "--delete", "--product-id", "MOWER1", "sds.docx").returncode == 0
+    )
     wait_until_caught_up(settings, timeout_s=300)
     sds_rows = {c.chunk_id for c in expected if c.document == "sds.docx"}
     rows = index_rows(settings)
@@ -139,7 +144,7 @@ def test_duplicates_under_another_id_are_indexed_once_and_variants_are_kept(
         product("SOIL-40", title="Peat-free multi-purpose compost 40 L", sentences=4),
         product("HOSE-30", title="Expandable garden hose 30 m", sentences=4),
     ]
-    first = write_feed(tmp_path / "feed-a.jsonl", originals)
+    first = write_feed(tmp_path / "feed-a.jsonl", list[dict[str, Any] | str](originals))
     copy = dict(originals[0])
     copy.update(
         id="OTHERFEED-991",

@@ -40,6 +40,7 @@ from ingest.pages.spider import (
     is_html,
     page_html,
 )
+from ingest.prepare.chain import PrepareChain
 from ingest.prepare.chunk import Chunker
 from tests.unit.fakes import MemorySink, record
 
@@ -359,7 +360,7 @@ def test_publish_goes_through_the_prepare_chain_per_source(
         PageRecord(url="https://b.example/p/1", record=record("B1", source="crawl:b.example")),
         PageRecord(url="https://a.example/p/2", record=record("A2", source="crawl:a.example")),
     ]
-    summaries = _publish_by_source(pages, sink, chunker())
+    summaries = _publish_by_source(pages, sink, PrepareChain(chunker()))
     assert [(s.source, s.products) for s in summaries] == [
         ("crawl:a.example", 2),
         ("crawl:b.example", 1),

@@ -41,7 +41,7 @@ def worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> worker_app.IndexW
     async def no_sleep(delay: float) -> None:
         sleeps.append(delay)
 
-    monkeypatch.setattr(worker_app.asyncio, "sleep", no_sleep)
+    monkeypatch.setattr(worker_app.asyncio, "sleep", no_sleep)  # type: ignore[attr-defined]
     settings = Settings(_env_file=None, lancedb_uri=str(tmp_path / "db"))  # type: ignore[call-arg]
     app = faust.App("retry-test", broker="memory://", store="memory://", web_enabled=False)
     w = worker_app.IndexWorker(app, settings)

@@ -1,0 +1,185 @@
+"""`freshindex prepare` end to end on mixed inputs (feeds, a duplicate under a second id, a
+garbage row, a PDF and a DOCX): the chunks file is valid chunks-topic messages and the report
+says what was kept, dropped and why."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from infra.cli import app
+from ingest.prepare.clean import clean_line, clean_text
+from schemas.models import CHUNKS_TOPIC_MESSAGE, Chunk, ProductDeleted
+from tests.unit import docgen
+
+ROOT = Path(__file__).resolve().parents[2]
+CATALOG = ROOT / "data" / "sample" / "catalog.jsonl"
+TAP = {
+    "id": "T-1",
+    "title": "Brass Garden Tap 1/2 inch",
+    "brand": "Aquaflow",
+    "description": "A solid brass outdoor tap with a hose union. It fits standard half inch "
+    "wall plates and comes with a double check valve against back-flow.",
+    "attributes": {"size": "1/2 inch"},
+}
+CAN = {
+    "id": "W-1",
+    "title": "Galvanised Watering Can 10 L",
+    "brand": "Haws",
+    "description": "A classic watering can with a long spout and a brass rose for seedlings.",
+    "attributes": {"volume": "10 L"},
+}
+
+
+@pytest.fixture
+def env(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
+    clean_env.setenv("FRESHINDEX_HOME", str(tmp_path / "home"))
+    clean_env.setenv("FRESHINDEX_SEMANTIC_CHUNKING", "false")
+    return clean_env
+
+
+def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def prepare(tmp_path: Path, *args: str) -> tuple[Result, list[Chunk | ProductDeleted], Any]:
+    out, report = tmp_path / "out" / "chunks.jsonl", tmp_path / "out" / "report.json"
+    out.parent.mkdir(exist_ok=True)
+    result = CliRunner().invoke(app, ["prepare", *args, "--out", str(out), "--report", str(report)])
+    assert result.exit_code == 0, result.output
+    lines = out.read_text(encoding="utf-8").splitlines()
+    messages = [CHUNKS_TOPIC_MESSAGE.validate_json(line) for line in lines]
+    return result, messages, json.loads(report.read_text(encoding="utf-8"))
+
+
+def mixed_inputs(tmp_path: Path) -> list[Path]:
+    first = write_jsonl(
+        tmp_path / "first.jsonl",
+        [TAP, CAN, {"id": "G-1", "title": "lorem ipsum"}, {"id": "OLD-1", "deleted": True}],
+    )
+    second = write_jsonl(tmp_path / "second.jsonl", [TAP | {"id": "T-1-COPY"}])
+    pdf = docgen.write_pdf(tmp_path / "GA-1__rb-200.pdf")
+    docx = docgen.write_docx(tmp_path / "GA-2__sds.docx")
+    return [first, second, pdf, docx]
+
+
+def test_prepare_mixed_inputs(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    inputs = mixed_inputs(tmp_path)
+    result, messages, report = prepare(tmp_path, *map(str, inputs), "--json")
+    chunks = [m for m in messages if isinstance(m, Chunk)]
+    deletions = [m for m in messages if isinstance(m, ProductDeleted)]
+    assert [(d.product_id, d.document) for d in deletions] == [("OLD-1", None)]
+    assert {(c.product_id, c.document) for c in chunks} == {
+        ("T-1", ""),
+        ("W-1", ""),
+        ("GA-1", "rb-200.pdf"),
+        ("GA-2", "sds.docx"),
+    }
+    assert max(c.token_count for c in chunks) <= 256  # the default FRESHINDEX_CHUNK_MAX_TOKENS
+    assert len({c.chunk_id for c in chunks}) == len(chunks)
+    pdf_sections = {c.section for c in chunks if c.product_id == "GA-1"}
+    assert pdf_sections == docgen.PDF_SECTIONS
+
+    assert json.loads(result.stdout) == report
+    assert (report["records_in"], report["kept"], report["deletions"]) == (7, 4, 1)
+    assert (report["products"], report["documents"], report["retracted"]) == (2, 2, 0)
+    [duplicate] = report["duplicates"]
+    assert (duplicate["id"], duplicate["duplicate_of"], duplicate["similarity"]) == (
+        "T-1-COPY",
+        "T-1",
+        1.0,
+    )
+    assert duplicate["source"] == str(inputs[1])
+    [rejected] = report["rejected"]
+    assert (rejected["line"], rejected["id"]) == (3, "G-1")
+    assert rejected["reason"].startswith("title: placeholder text")
+    assert rejected["source"] == str(inputs[0])
+    counts = sorted(c.token_count for c in chunks)
+    assert report["chunks"]["count"] == len(chunks)
+    assert report["chunks"]["tokens_max"] == counts[-1]
+    assert counts[0] <= report["chunks"]["tokens_p50"] <= report["chunks"]["tokens_p95"]
+    assert [i["path"] for i in report["inputs"]] == [str(p) for p in inputs]
+    assert report["out"] == str(tmp_path / "out" / "chunks.jsonl")
+
+
+def test_prepare_text_summary(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    feed = write_jsonl(
+        tmp_path / "f.jsonl", [TAP, TAP | {"id": "T-2"}, {"id": "X", "title": "TBD"}]
+    )
+    result, messages, report = prepare(tmp_path, str(feed))
+    assert "prepare: 1 products" in result.stdout
+    assert "duplicate T-2 (line 2): exact duplicate of T-1" in result.stdout
+    assert "rejected" in result.stdout and "TBD" in result.stdout
+    assert f"wrote {len(messages)} chunks" in result.stdout
+    assert report["records_in"] == 3
+
+
+def test_prepare_rejects_unreadable_inputs_and_goes_on(
+    env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    feed = write_jsonl(tmp_path / "f.jsonl", [CAN])
+    corrupt = docgen.write_corrupt_pdf(tmp_path / "GA-1__bad.pdf")
+    bare = docgen.write_docx(tmp_path / "orphan.docx")
+    _, messages, report = prepare(
+        tmp_path, str(corrupt), str(bare), str(tmp_path / "gone.csv"), str(feed)
+    )
+    assert {m.product_id for m in messages} == {"W-1"}
+    assert report["records_in"] == 4 and report["kept"] == 1
+    reasons = [r["reason"] for r in report["rejected"]]
+    assert (
+        "corrupt or unreadable PDF" in reasons[0] and report["rejected"][0]["id"] == "GA-1/bad.pdf"
+    )
+    assert "--product-id" in reasons[1]
+    assert reasons[2] == "gone.csv: no such file"
+
+
+def test_prepare_with_a_state_file_remembers_across_runs(
+    env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    state = tmp_path / "state" / "dedup.sqlite3"
+    state.parent.mkdir()
+    first = write_jsonl(tmp_path / "a.jsonl", [TAP])
+    second = write_jsonl(tmp_path / "b.jsonl", [TAP | {"id": "T-9"}])
+    prepare(tmp_path, str(first), "--dedup-state", str(state))
+    _, messages, report = prepare(tmp_path, str(second), "--dedup-state", str(state))
+    assert messages == [] and [d["id"] for d in report["duplicates"]] == ["T-9"]
+    _, messages, report = prepare(tmp_path, str(second))  # default: only these inputs
+    assert {m.product_id for m in messages} == {"T-9"} and report["duplicates"] == []
+
+
+def test_prepare_writes_a_tombstone_for_a_retracted_duplicate(
+    env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    first = write_jsonl(tmp_path / "first.jsonl", [TAP, CAN])
+    second = write_jsonl(tmp_path / "second.jsonl", [TAP | {"id": "W-1"}])  # W-1 now copies T-1
+    _, messages, report = prepare(tmp_path, str(first), str(second))
+    assert report["retracted"] == 1
+    last = messages[-1]
+    assert isinstance(last, ProductDeleted) and last.product_id == "W-1"
+
+
+def test_prepare_with_semantic_chunking(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    clean_env.setenv("FRESHINDEX_HOME", str(tmp_path / "home"))
+    clean_env.setenv("FRESHINDEX_CHUNK_MAX_TOKENS", "96")
+    clean_env.setenv("FRESHINDEX_CHUNK_OVERLAP_TOKENS", "0")
+    rows = [json.loads(line) for line in CATALOG.read_text().splitlines()]
+    longest = max(rows, key=lambda r: len(r["description"]))
+    feed = write_jsonl(tmp_path / "long.jsonl", [longest])
+    _, messages, report = prepare(tmp_path, str(feed))
+    chunks = [m for m in messages if isinstance(m, Chunk)]
+    described = [c for c in chunks if c.section == "description"]
+    assert len(described) > 2 and report["chunks"]["tokens_max"] <= 96
+    context = f"{clean_line(longest['title'])} (description): "  # NFKC: "m³" is "m3"
+    assert all(c.text.startswith(context) for c in described)
+    bodies = " ".join(c.text.removeprefix(context) for c in described)
+    assert "".join(bodies.split()) == "".join(clean_text(longest["description"]).split())
+    clean_env.setenv("FRESHINDEX_SEMANTIC_CHUNKING", "false")
+    _, greedy, _ = prepare(tmp_path, str(feed))
+    assert [m.content_hash for m in greedy if isinstance(m, Chunk)] != [
+        c.content_hash for c in chunks
+    ]  # the encoder moved the cuts
