@@ -17,9 +17,9 @@ def print_summary(s: dict[str, Any]) -> None:
         f"{len(s['duplicates'])} duplicates, {len(s['rejected'])} rejected ({s['seconds']:.2f}s)"
     )
     for r in s["rejected"]:
-        where = r["path"] if "path" in r else f"line {r['line']}"
+        where = r["path"] if "path" in r else f"line {r['line']}" if r["line"] else ""
         if r["source"] != s["source"]:
-            where = f"{r['source']} {where}"
+            where = f"{r['source']} {where}".strip()
         typer.echo(
             f"  rejected {where}" + (f" (id {r['id']})" if r["id"] else "") + f": {r['reason']}"
         )
