@@ -58,23 +58,17 @@ def prepare(
     feeds, saved pages and documents; write the chunks and a report of what was kept, dropped
     and why."""
     from ingest.prepare.chain import combine_reports
-    from ingest.prepare.inputs import classify
-    from ingest.prepare.inputs import prepare as run
+    from ingest.prepare.inputs import classify, send_inputs
     from ingest.producer import FileSink
-    from ingest.publish import chain_for, send
+    from ingest.publish import chain_for
 
     settings = Settings.load()
-    reports = []
     with (
         out.open("w", encoding="utf-8") as stream,
         chain_for(settings, dedup_state=dedup_state) as chain,
     ):
         sink = FileSink(stream)  # the same decisions as a publish, written instead of sent
-        for _, report, outcomes in run(classify(inputs, product_id=product_id), chain):
-            reports.append(report)
-            for outcome in outcomes:
-                send(outcome, sink, report.source)
-        written = sink.written
+        reports = send_inputs(classify(inputs, product_id=product_id), chain, sink)
     combined = combine_reports(reports, source="prepare")
     combined["inputs"] = [{"path": r.source} for r in reports]
     combined["out"] = str(out)
@@ -83,7 +77,7 @@ def prepare(
         typer.echo(json.dumps(combined, ensure_ascii=False))
     else:
         print_summary(combined)
-        typer.echo(f"wrote {written} chunks to {out}, report to {report_path}")
+        typer.echo(f"wrote {sink.written} chunks to {out}, report to {report_path}")
 
 
 def publish_docs(
@@ -106,10 +100,9 @@ def publish_docs(
     from infra.stack import StackError, ensure_topics
     from ingest.errors import IngestError
     from ingest.prepare.chain import combine_reports
-    from ingest.prepare.inputs import classify
-    from ingest.prepare.inputs import prepare as run
+    from ingest.prepare.inputs import classify, send_inputs
     from ingest.producer import KafkaSink
-    from ingest.publish import chain_for, delete_documents, send
+    from ingest.publish import chain_for, delete_documents
 
     settings = Settings.load()
     try:
@@ -128,13 +121,8 @@ def publish_docs(
                 f"{wrong[0].path} is a {wrong[0].kind}, not a document: use `freshindex "
                 f"{'publish' if wrong[0].kind == 'feed' else 'crawl'}`"
             )
-        reports = []
         with KafkaSink(settings) as sink, chain_for(settings) as chain:
-            for _, report, outcomes in run(inputs_, chain):
-                for outcome in outcomes:
-                    send(outcome, sink, report.source)
-                reports.append(report)
-            sink.flush()
+            reports = send_inputs(inputs_, chain, sink)
     except (IngestError, StackError) as e:
         raise _fail(str(e)) from e
     except KafkaError as e:

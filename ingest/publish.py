@@ -35,9 +35,6 @@ from ingest.producer import MessageSink
 from schemas.models import DeadLetter, ProductDeleted, utcnow
 from schemas.settings import Settings
 
-PublishSummary = PrepareReport
-"""What one publish did (the prepare report of what was sent)."""
-
 
 @lru_cache(maxsize=1)
 def _encoder() -> LocalSentenceEncoder:
@@ -71,14 +68,7 @@ def publish_items(
 ) -> PrepareReport:
     """Prepare and send every item (a bare `Chunker` prepares without dedup)."""
     chain = chain if isinstance(chain, PrepareChain) else PrepareChain(chain)
-    report = PrepareReport(source=source)
-    started = time.perf_counter()
-    for outcome in chain.items(items):
-        report.add(outcome)
-        send(outcome, sink, source)
-    sink.flush()
-    report.seconds = time.perf_counter() - started
-    return report
+    return send_all(chain.items(items), sink, source=source)
 
 
 def publish_feed(path: Path, sink: MessageSink, chain: PrepareChain | Chunker) -> PrepareReport:
@@ -90,10 +80,14 @@ def publish_documents(
     specs: Iterable[DocumentSpec], sink: MessageSink, chain: PrepareChain, *, source: str
 ) -> PrepareReport:
     """Parse, prepare and send documents: each replaces the earlier version of itself."""
+    return send_all((chain.document(spec, utcnow()) for spec in specs), sink, source=source)
+
+
+def send_all(outcomes: Iterable[Outcome], sink: MessageSink, *, source: str) -> PrepareReport:
+    """Send each outcome as it comes (nothing is held), then flush; the report of them all."""
     report = PrepareReport(source=source)
     started = time.perf_counter()
-    for spec in specs:
-        outcome = chain.document(spec, utcnow())
+    for outcome in outcomes:
         report.add(outcome)
         send(outcome, sink, source)
     sink.flush()

@@ -9,8 +9,6 @@ nothing is dropped silently.
 
 from __future__ import annotations
 
-import csv
-import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +18,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from ingest.documents.errors import DocumentError
 from ingest.documents.parse import SUPPORTED_SUFFIXES
+from ingest.rows import csv_rows, jsonl_rows
 from schemas.models import ProductId
 
 _PRODUCT_ID: TypeAdapter[str] = TypeAdapter(ProductId)
@@ -59,9 +58,18 @@ def read_manifest(path: Path) -> Iterator[DocumentSpec | ManifestRejected]:
         raise DocumentError(f"manifest not found: {path}")
     suffix = path.suffix.lower()
     if suffix in _JSONL_SUFFIXES:
-        rows = _jsonl_rows(path)
+        rows = jsonl_rows(path)
     elif suffix == ".csv":
-        rows = _csv_rows(path)
+        rows = (
+            (line, raw, row if isinstance(row, str) else {k: v for k, v in row.items() if v != ""})
+            for line, raw, row in csv_rows(
+                path,
+                required={"path", "product_id"},
+                error=DocumentError,
+                subject=f"manifest {path}",
+                columns="'path' and 'product_id' columns",
+            )
+        )
     else:
         raise DocumentError(f"unknown manifest format {suffix!r}: use .jsonl or .csv")
     seen: set[tuple[str, str]] = set()
@@ -141,33 +149,3 @@ def _item(line: int, raw: str, row: dict[str, Any], base: Path) -> DocumentSpec 
         document_id=fields.get("document_id") or path.name,
         title=fields.get("title") or None,
     )
-
-
-def _jsonl_rows(path: Path) -> Iterator[tuple[int, str, dict[str, Any] | str]]:
-    with path.open("rb") as handle:
-        for line, data in enumerate(handle, start=1):
-            raw = data.decode("utf-8", errors="replace").strip().lstrip("\ufeff")
-            if not raw:
-                continue
-            try:
-                row = json.loads(raw)
-            except json.JSONDecodeError as e:
-                yield line, raw, f"invalid JSON: {e.msg} at column {e.colno}"
-                continue
-            yield line, raw, row if isinstance(row, dict) else "row is not a JSON object"
-
-
-def _csv_rows(path: Path) -> Iterator[tuple[int, str, dict[str, Any] | str]]:
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise DocumentError(f"manifest {path} is not UTF-8 text: {e}") from e
-    reader = csv.DictReader(text.splitlines(keepends=True))
-    if not reader.fieldnames or not {"path", "product_id"} <= set(reader.fieldnames):
-        raise DocumentError(f"{path}: CSV header must name 'path' and 'product_id' columns")
-    for row in reader:
-        raw = json.dumps(row, ensure_ascii=False)
-        if None in row:
-            yield reader.line_num, raw, "row has more fields than the header"
-            continue
-        yield reader.line_num, raw, {k: v for k, v in row.items() if v != ""}

@@ -9,7 +9,6 @@ silently.
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from pydantic import ValidationError
 
 from ingest.errors import FeedError, RowRejected
 from ingest.prepare.clean import clean_line, clean_text
+from ingest.rows import csv_rows, jsonl_rows
 from schemas.models import Availability, ProductRecord, describe_errors
 
 _TRUE = {"1", "true", "yes", "y", "deleted"}
@@ -67,46 +67,22 @@ def read_feed(path: Path, *, source: str | None = None) -> Iterator[FeedItem]:
     source = source or f"feed:{path.name}"
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".ndjson", ".json"):
-        rows = _jsonl_rows(path)
+        rows = jsonl_rows(path)
     elif suffix == ".csv":
-        rows = _csv_rows(path)
+        rows = (
+            (line, raw, row if isinstance(row, str) else _csv_row(row))
+            for line, raw, row in csv_rows(
+                path,
+                required={"id"},
+                error=FeedError,
+                subject=str(path),
+                columns="at least an 'id' column",
+            )
+        )
     else:
         raise FeedError(f"unknown feed format {suffix!r} for {path}: use .jsonl or .csv")
     for line, raw, row in rows:
         yield _item(line, raw, row, source)
-
-
-def _jsonl_rows(path: Path) -> Iterator[tuple[int, str, dict[str, Any] | str]]:
-    with path.open("rb") as handle:
-        for line, data in enumerate(handle, start=1):
-            raw = data.decode("utf-8", errors="replace").strip().lstrip("\ufeff")
-            if not raw:
-                continue
-            try:
-                row = json.loads(data.decode("utf-8-sig" if line == 1 else "utf-8"))
-            except UnicodeDecodeError:
-                yield line, raw, "row is not valid UTF-8"
-                continue
-            except json.JSONDecodeError as e:
-                yield line, raw, f"invalid JSON: {e.msg} at column {e.colno}"
-                continue
-            yield line, raw, row if isinstance(row, dict) else "row is not a JSON object"
-
-
-def _csv_rows(path: Path) -> Iterator[tuple[int, str, dict[str, Any] | str]]:
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise FeedError(f"{path} is not UTF-8 text: {e}") from e
-    reader = csv.DictReader(text.splitlines(keepends=True))
-    if not reader.fieldnames or "id" not in reader.fieldnames:
-        raise FeedError(f"{path}: CSV header must name at least an 'id' column")
-    for row in reader:
-        raw = json.dumps(row, ensure_ascii=False)
-        if None in row:
-            yield reader.line_num, raw, "row has more fields than the header"
-            continue
-        yield reader.line_num, raw, _csv_row(row)
 
 
 def _csv_row(row: dict[str, str]) -> dict[str, Any] | str:

@@ -40,9 +40,9 @@ from ingest.pages.spider import (
     ProductSpider,
     allowed_domains_of,
 )
-from ingest.prepare.chain import PrepareChain
+from ingest.prepare.chain import PrepareChain, PrepareReport
 from ingest.producer import MessageSink
-from ingest.publish import PublishSummary, chain_for, publish_items
+from ingest.publish import chain_for, publish_items
 from schemas.models import Chunk, DeadLetter, ProductDeleted, ProductRecord
 from schemas.settings import Settings, home_dir
 
@@ -164,7 +164,7 @@ class CrawlReport:
     """Pages not published again: not modified (HTTP 304) or the same record as last time."""
     skipped: list[PageSkipped] = field(default_factory=list)
     """Pages and sitemaps without a product, with the reason."""
-    published: list[PublishSummary] = field(default_factory=list)
+    published: list[PrepareReport] = field(default_factory=list)
     """One publish summary per domain (empty when nothing changed)."""
     rejected: list[PageSkipped] = field(default_factory=list)
     """Extracted products the prepare chain refused (sent to the dead-letter topic)."""
@@ -339,7 +339,7 @@ def _sort_outcomes(page_log: PageLog, store: SeenStore) -> tuple[CrawlReport, li
     return report, changed
 
 
-def _rejected_pages(summaries: list[PublishSummary], pages: list[PageRecord]) -> list[PageSkipped]:
+def _rejected_pages(summaries: list[PrepareReport], pages: list[PageRecord]) -> list[PageSkipped]:
     """Rejected publish rows back to their pages (a row's line is the page's position)."""
     return [
         PageSkipped(url=pages[r.line - 1].url, reason=r.reason)
@@ -348,7 +348,7 @@ def _rejected_pages(summaries: list[PublishSummary], pages: list[PageRecord]) ->
     ]
 
 
-def _duplicate_pages(summaries: list[PublishSummary], pages: list[PageRecord]) -> list[PageSkipped]:
+def _duplicate_pages(summaries: list[PrepareReport], pages: list[PageRecord]) -> list[PageSkipped]:
     return [
         PageSkipped(
             url=pages[d.line - 1].url,
@@ -368,7 +368,7 @@ def _with_source(page: PageRecord) -> ProductRecord:
 
 def _publish(
     pages: list[PageRecord], settings: Settings, sink: MessageSink | None, dry_run: bool
-) -> list[PublishSummary]:
+) -> list[PrepareReport]:
     if dry_run:  # a dry run leaves the dedup state as it was
         with chain_for(settings, dedup_state=":memory:") as chain:
             return _publish_by_source(pages, CountingSink(), chain)
@@ -383,7 +383,7 @@ def _publish(
 
 def _publish_by_source(
     pages: list[PageRecord], sink: MessageSink, chain: PrepareChain
-) -> list[PublishSummary]:
+) -> list[PrepareReport]:
     """One `publish_items` per source (`crawl:<host>`); a row's line is its page's position."""
     by_source: dict[str, list[Accepted]] = {}
     for line, page in enumerate(pages, start=1):

@@ -207,20 +207,18 @@ class Chunker:
         return groups
 
     def _fitted_lines(self, lines: list[str], room: int) -> tuple[list[str], list[int]]:
+        """Lines (each cut further if it alone exceeds `room` tokens) and their token sizes."""
         out: list[str] = []
         sizes: list[int] = []
         for line, size in zip(lines, self.tokens.count_many(lines), strict=True):
-            pieces = (
-                [line]
-                if size - self.tokens.special_tokens <= room
-                else self.tokens.split_to_fit(line, room + self.tokens.special_tokens)
-            )
+            bare = size - self.tokens.special_tokens
+            if bare <= room:
+                out.append(line)
+                sizes.append(bare)
+                continue
+            pieces = self.tokens.split_to_fit(line, room + self.tokens.special_tokens)
             out += pieces
-            sizes += (
-                [self._bare(p) for p in pieces]
-                if len(pieces) > 1
-                else [size - self.tokens.special_tokens]
-            )
+            sizes += [self._bare(p) for p in pieces]
         return out, sizes
 
     def _context_title(self, title: str) -> str:
@@ -237,19 +235,7 @@ class Chunker:
 
     def _fitted_sentences(self, text: str, room: int) -> tuple[list[str], list[int]]:
         """Sentences (each cut further if it alone exceeds `room` tokens) and their token sizes."""
-        sentences = split_sentences(text)
-        out: list[str] = []
-        sizes: list[int] = []
-        for sentence, size in zip(sentences, self.tokens.count_many(sentences), strict=True):
-            bare = size - self.tokens.special_tokens
-            if bare <= room:
-                out.append(sentence)
-                sizes.append(bare)
-                continue
-            pieces = self.tokens.split_to_fit(sentence, room + self.tokens.special_tokens)
-            out += pieces
-            sizes += [self._bare(p) for p in pieces]
-        return out, sizes
+        return self._fitted_lines(split_sentences(text), room)
 
     def _pack(self, sentences: list[str], sizes: list[int], room: int) -> list[list[str]]:
         """Greedy packing of whole sentences; each new group repeats the previous group's tail."""

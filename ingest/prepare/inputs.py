@@ -36,6 +36,8 @@ from ingest.documents import (
 from ingest.feeds.reader import Accepted, FeedItem, Rejected, read_feed
 from ingest.pages.decode import MAX_BYTES
 from ingest.prepare.chain import Outcome, PrepareChain, PrepareReport
+from ingest.producer import MessageSink
+from ingest.publish import send_all
 from schemas.models import utcnow
 
 InputKind = Literal["feed", "manifest", "page", "document", "unknown"]
@@ -130,7 +132,8 @@ def _is_manifest(path: Path) -> bool:
 def prepare(
     inputs: list[Input], chain: PrepareChain
 ) -> Iterator[tuple[Input, PrepareReport, list[Outcome]]]:
-    """Run the chain over each input; yields the input, its report and its outcomes in order."""
+    """Run the chain over each input; yields the input, its report and its outcomes in order
+    (every outcome is kept, for inspection: `send_inputs` streams them instead)."""
     for item in inputs:
         started = time.perf_counter()
         report = PrepareReport(source=str(item.path))
@@ -140,6 +143,12 @@ def prepare(
             outcomes.append(outcome)
         report.seconds = time.perf_counter() - started
         yield item, report, outcomes
+
+
+def send_inputs(inputs: list[Input], chain: PrepareChain, sink: MessageSink) -> list[PrepareReport]:
+    """Run the chain over each input and send each outcome as it comes (a feed of millions of
+    rows is never held in memory); one report per input."""
+    return [send_all(_outcomes(item, chain), sink, source=str(item.path)) for item in inputs]
 
 
 def _outcomes(item: Input, chain: PrepareChain) -> Iterator[Outcome]:

@@ -30,51 +30,7 @@ from ingest.prepare.semantic import LocalSentenceEncoder
 from ingest.prepare.tokenizer import TokenCounter
 from schemas.models import ProductRecord
 from tests.benchmarks.bench_pipeline import say, synthetic_catalog
-
-WORDS = [
-    "compost",
-    "soil",
-    "seed",
-    "tomato",
-    "potato",
-    "carrot",
-    "hose",
-    "sprinkler",
-    "rake",
-    "spade",
-    "fork",
-    "shears",
-    "netting",
-    "fleece",
-    "greenhouse",
-    "fertiliser",
-    "nitrogen",
-    "potash",
-    "mulch",
-    "bark",
-    "loam",
-    "grit",
-    "feed",
-    "hay",
-    "pellets",
-    "trowel",
-    "barrow",
-    "bucket",
-    "trough",
-    "fence",
-    "post",
-    "wire",
-    "mesh",
-    "pump",
-    "tank",
-    "valve",
-    "filter",
-    "nozzle",
-    "lance",
-    "reel",
-    "cart",
-    "shed",
-]
+from tests.integration.harness import WORDS
 
 
 def chunking_rate(chunker: Chunker, records: list[ProductRecord]) -> tuple[float, int]:

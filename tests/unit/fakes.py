@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from schemas.models import Chunk, DeadLetter, ProductDeleted, ProductRecord
+from schemas.models import Chunk, DeadLetter, ProductDeleted, ProductRecord, chunk_id
 from workers.batch import RawMessage
 from workers.errors import EmbeddingRejected, EmbeddingUnavailable
 
@@ -128,3 +128,16 @@ def split_at(items: Sequence[RawMessage], cuts: Iterable[int]) -> list[list[RawM
     """`items` cut into consecutive batches at the given positions."""
     bounds = [0, *sorted(set(cuts)), len(items)]
     return [list(items[a:b]) for a, b in pairwise(bounds) if b > a]
+
+
+def as_document(chunks: list[Chunk], document: str) -> list[Chunk]:
+    """The same chunks as chunks of `document` of their product (ids recomputed)."""
+    return [
+        c.model_copy(
+            update={
+                "document": document,
+                "chunk_id": chunk_id(c.product_id, c.chunk_index, document),
+            }
+        )
+        for c in chunks
+    ]

@@ -8,8 +8,8 @@ from collections.abc import Callable
 import pytest
 
 from ingest.prepare.chunk import Chunker
-from schemas.models import Chunk, ProductDeleted, chunk_id
-from tests.unit.fakes import PUBLISHED, TOPIC, raw_message, raw_messages, record
+from schemas.models import Chunk, ProductDeleted
+from tests.unit.fakes import PUBLISHED, TOPIC, as_document, raw_message, raw_messages, record
 from workers.batch import RawMessage, decode, fold
 
 MakeChunker = Callable[..., Chunker]
@@ -105,18 +105,6 @@ def test_products_are_folded_independently(v1: list[Chunk], chunker: MakeChunker
     assert set(plan.upserts) == {c.chunk_id for c in [*v1, *other]}
     assert plan.keep_below == {("GA-1", ""): len(v1), ("GA-2", ""): len(other)}
     assert plan.drop_products == {"GA-3": set()}
-
-
-def as_document(chunks: list[Chunk], document: str) -> list[Chunk]:
-    return [
-        c.model_copy(
-            update={
-                "document": document,
-                "chunk_id": chunk_id(c.product_id, c.chunk_index, document),
-            }
-        )
-        for c in chunks
-    ]
 
 
 def test_documents_are_parts_replaced_independently_of_the_record(

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from schemas.models import Chunk, ProductMetadata, chunk_id, content_hash
-from tests.unit.fakes import PUBLISHED, text_vector
+from tests.unit.fakes import PUBLISHED, as_document, text_vector
 from workers.errors import VectorIndexError
 from workers.index.base import Filter, Row
 from workers.index.lancedb import LanceIndex, quote, where_clause
@@ -118,18 +118,6 @@ def test_delete_stale_handles_quotes_in_product_ids(index: LanceIndex) -> None:
     index.upsert([row(c) for c in [*product("O'Neill-1", 2), *product("O", 1)]])
     assert index.delete_stale({("O'Neill-1", ""): 0}, {}) == 2
     assert [v[0] for v in index.snapshot().values()] == ["O"]
-
-
-def as_document(chunks: list[Chunk], document: str) -> list[Chunk]:
-    return [
-        c.model_copy(
-            update={
-                "document": document,
-                "chunk_id": chunk_id(c.product_id, c.chunk_index, document),
-            }
-        )
-        for c in chunks
-    ]
 
 
 def test_documents_are_truncated_and_dropped_apart_from_the_record(index: LanceIndex) -> None:
