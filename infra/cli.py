@@ -66,20 +66,37 @@ def main(
         logging.getLogger("kafka").setLevel(logging.CRITICAL)
 
 
+StackOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--stack",
+        help="tansu+lancedb (embedded default) or kafka+weaviate (production parity); "
+        "default: FRESHINDEX_STACK.",
+    ),
+]
+
+
 @app.command()
-def up(as_json: JsonOpt = False) -> None:
-    """Start the local stack (Tansu broker, tritonserver with the model, LanceDB folder) and create the topics."""
+def up(stack_name: StackOpt = None, as_json: JsonOpt = False) -> None:
+    """Start the local stack (only the services not already running) and create the topics.
+
+    tansu+lancedb: Tansu broker, tritonserver with the model, LanceDB folder.
+    kafka+weaviate: Apache Kafka (KRaft), tritonserver, Weaviate (`make production-deps` first).
+    """
     from infra import stack
 
+    chosen = stack_name or Settings.load().stack
     try:
-        info = stack.up(home_dir())
-        stack.ensure_topics(_settings())
+        info = stack.up(home_dir(), stack=chosen)
+        stack.ensure_topics(Settings.load())
     except stack.StackError as e:
         raise _fail(str(e)) from e
     if as_json:
         typer.echo(json.dumps({"home": str(info.home), **info.env}))
         return
-    typer.echo(f"stack up in {info.home}")
+    typer.echo(f"stack {info.stack} up in {info.home}")
+    for service in info.services.values():
+        typer.echo(f"  {service.name:<9} pid {service.pid:<7} {service.address}  log {service.log}")
     for key, value in info.env.items():
         typer.echo(f"  {key}={value}")
     typer.echo(f"(written to {info.home / 'stack.env'}; `freshindex down` stops it)")
@@ -87,11 +104,59 @@ def up(as_json: JsonOpt = False) -> None:
 
 @app.command()
 def down() -> None:
-    """Stop the local stack started by `freshindex up`."""
+    """Stop the local stack started by `freshindex up` (data folders are kept)."""
     from infra import stack
 
     stopped = stack.down(home_dir())
     typer.echo(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}")
+
+
+ServiceArg = Annotated[
+    str, typer.Argument(help="A service of the running stack: tansu, kafka, triton or weaviate.")
+]
+
+
+@app.command()
+def restart(name: ServiceArg) -> None:
+    """Restart one service of the local stack on its ports (clients reconnect by themselves)."""
+    from infra import stack
+
+    try:
+        service = stack.restart(home_dir(), name)
+    except stack.StackError as e:
+        raise _fail(str(e)) from e
+    typer.echo(f"restarted {service.name}: pid {service.pid}, {service.address}")
+
+
+@app.command()
+def stop(
+    name: ServiceArg,
+    kill: Annotated[bool, typer.Option("--kill", help="SIGKILL, as a crash would.")] = False,
+) -> None:
+    """Stop one service of the local stack, keeping its ports; `freshindex up` brings it back."""
+    from infra import stack
+
+    try:
+        stack.stop_service(home_dir(), name, kill=kill)
+    except stack.StackError as e:
+        raise _fail(str(e)) from e
+    typer.echo(f"{'killed' if kill else 'stopped'} {name}")
+
+
+@app.command()
+def services(as_json: JsonOpt = False) -> None:
+    """The local stack's services: pid, address, alive, ready."""
+    from infra import stack
+
+    report = stack.status(home_dir())
+    if as_json:
+        typer.echo(json.dumps(report))
+        return
+    if not report:
+        typer.echo("no local stack recorded (run `freshindex up`)")
+    for name, entry in report.items():
+        state = "ready" if entry["ready"] else ("alive" if entry["alive"] else "down")
+        typer.echo(f"{name:<9} {state:<6} pid {entry['pid']:<7} {entry['address']}")
 
 
 @app.command()

@@ -1,6 +1,7 @@
-"""The main job behind `make run` / `freshindex demo`, on the embedded stack.
+"""The main job behind `make run` / `freshindex demo` (and `make run-production`).
 
-1. start the stack (Tansu, tritonserver, LanceDB folder) and one index worker;
+1. start the stack (`FRESHINDEX_STACK`: Tansu, tritonserver, LanceDB folder by default; Apache
+   Kafka, tritonserver, Weaviate for `kafka+weaviate`) and one index worker;
 2. publish the bundled sample catalog (data/sample/catalog.jsonl), wait until it is indexed;
 3. publish the updates feed (price changes, rewrites, a shrink, deletions, new and invalid rows);
 4. print searches for data/sample/queries.txt and the status; stop everything (or keep it running).
@@ -74,8 +75,13 @@ def _searches(settings: Settings) -> None:
 
 def run_demo(*, keep_running: bool = False) -> int:
     home = home_dir()
-    _step("starting the local stack (Tansu broker, tritonserver + all-MiniLM-L6-v2, LanceDB)")
-    info = stack.up(home)
+    chosen = Settings.load().stack
+    described = {
+        "tansu+lancedb": "Tansu broker, tritonserver + all-MiniLM-L6-v2, LanceDB",
+        "kafka+weaviate": "Apache Kafka, tritonserver + all-MiniLM-L6-v2, Weaviate",
+    }
+    _step(f"starting the local stack {chosen} ({described.get(chosen, chosen)})")
+    info = stack.up(home, stack=chosen)
     for key, value in info.env.items():
         typer.echo(f"  {key}={value}")
     env = {

@@ -3,7 +3,11 @@
 kafka-python is used because it is the well-kept synchronous client with the widest broker
 compatibility (it works against Tansu here and Apache Kafka in production). Messages are keyed
 by product id so all chunks of a product land in one partition, in order; `acks="all"` so a
-publish is only counted once the broker has it.
+publish is only counted once the broker has it. On Apache Kafka the producer is idempotent:
+a retried send after a lost acknowledgement is written once, and order within a partition holds
+across retries. Tansu (`FRESHINDEX_KAFKA_FLAVOR=tansu`) has no InitProducerId, so there, and
+only there, the producer is a plain at-least-once one (the index's idempotent writes absorb a
+duplicate).
 """
 
 from __future__ import annotations
@@ -41,7 +45,8 @@ class KafkaSink:
         )
         try:
             self._producer = KafkaProducer(
-                bootstrap_servers=settings.kafka_bootstrap_servers.split(","),
+                **settings.kafka_client_config(),
+                enable_idempotence=settings.kafka_flavor == "kafka",
                 acks="all",
                 compression_type=compression,
                 linger_ms=20,

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -28,9 +28,29 @@ class Settings(BaseSettings):
         env_prefix="FRESHINDEX_", frozen=True, extra="ignore", use_attribute_docstrings=True
     )
 
+    # the local stack
+    stack: Literal["tansu+lancedb", "kafka+weaviate"] = "tansu+lancedb"
+    """Which local stack `freshindex up` starts: `tansu+lancedb` (embedded default, Python only)
+    or `kafka+weaviate` (production parity: Apache Kafka + Weaviate servers). `up` writes the
+    broker address and index backend it started into `$FRESHINDEX_HOME/stack.env`."""
+
     # broker
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     """Kafka bootstrap servers, comma-separated host:port."""
+    kafka_flavor: Literal["kafka", "tansu"] = "kafka"
+    """What the brokers are: `kafka` (Apache Kafka or compatible: idempotent producer, exact end
+    offsets) or `tansu` (the embedded dev broker: no idempotent producer, lag from fetch high
+    watermarks because its ListOffsets answers wrongly). `freshindex up` writes it."""
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    """How clients talk to the brokers (SASL_SSL on a managed cluster)."""
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    """SASL mechanism when the security protocol is SASL_*."""
+    kafka_sasl_username: str | None = None
+    """SASL user name."""
+    kafka_sasl_password: SecretStr | None = None
+    """SASL password (never printed)."""
+    kafka_ssl_cafile: Path | None = None
+    """CA bundle that signed the brokers' certificates (default: the system's)."""
     chunks_topic: str = "freshindex.chunks"
     """Topic of chunks and product deletions, keyed by product id."""
     dead_letter_topic: str = "freshindex.dead-letters"
@@ -69,8 +89,16 @@ class Settings(BaseSettings):
     """Timeout of one Triton request."""
 
     # index
-    index_backend: Literal["lancedb"] = "lancedb"
-    """Vector index implementation."""
+    index_backend: Literal["lancedb", "weaviate"] = "lancedb"
+    """Vector index implementation: `lancedb` (a folder) or `weaviate` (a server)."""
+    weaviate_url: str = "http://127.0.0.1:8080"
+    """Weaviate REST endpoint (scheme://host:port)."""
+    weaviate_grpc_url: str = "127.0.0.1:50051"
+    """Weaviate gRPC host:port (batch writes and queries go over gRPC)."""
+    weaviate_api_key: SecretStr | None = None
+    """Weaviate API key (never printed); none for an anonymous local server."""
+    weaviate_timeout_s: float = Field(default=30.0, gt=0, le=600)
+    """Timeout of one Weaviate call (insert, query, init)."""
     lancedb_uri: str = Field(default_factory=lambda: str(home_dir() / "lancedb"))
     """LanceDB folder (or object-store URI)."""
     index_name: str = "products"
@@ -115,6 +143,22 @@ class Settings(BaseSettings):
         if self.chunk_overlap_tokens >= self.chunk_max_tokens // 2:
             raise ValueError("chunk_overlap_tokens must be less than half of chunk_max_tokens")
         return self
+
+    def kafka_client_config(self) -> dict[str, Any]:
+        """kafka-python keyword arguments for the brokers and their security settings."""
+        config: dict[str, Any] = {
+            "bootstrap_servers": [hp.strip() for hp in self.kafka_bootstrap_servers.split(",")],
+            "security_protocol": self.kafka_security_protocol,
+        }
+        if self.kafka_security_protocol.startswith("SASL"):
+            config["sasl_mechanism"] = self.kafka_sasl_mechanism
+            config["sasl_plain_username"] = self.kafka_sasl_username
+            config["sasl_plain_password"] = (
+                self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else None
+            )
+        if self.kafka_ssl_cafile is not None:
+            config["ssl_cafile"] = str(self.kafka_ssl_cafile)
+        return config
 
     @classmethod
     def load(cls) -> Settings:

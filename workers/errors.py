@@ -1,11 +1,22 @@
-"""Errors of the worker side.
+"""Errors of the worker side, classified once at the backend boundary by what they mean.
+
+The worker loop (`workers.app`) decides by type alone:
 
 WorkerError
- ├── MessageRejected        one message cannot be processed (bad bytes, schema, version): dead letter
- ├── EmbeddingError
- │    ├── EmbeddingUnavailable   transient (Triton down, timeout, overloaded): retried, never dead-lettered
- │    └── EmbeddingRejected      terminal for the rows sent (invalid input, wrong shape): dead letter
- └── VectorIndexError       the index refused a read or write (retried by the worker loop)
+ ├── Transient                   a dependency is down, restarting, loading, slow: hold the batch,
+ │    │                          back off, retry; nothing is committed, nothing is dead-lettered
+ │    ├── EmbeddingUnavailable   Triton unreachable, timing out, model loading/unloading
+ │    └── IndexUnavailable       index server unreachable/restarting, storage temporarily failing
+ ├── Terminal                    misconfiguration: retrying cannot help; the worker stops with a
+ │    │                          message naming the setting (`.setting`); nothing is committed
+ │    ├── EmbeddingMisconfigured wrong model name, wrong dimension, wrong address family
+ │    └── IndexMisconfigured     wrong dimension, missing/unopenable collection, bad credentials
+ ├── MessageRejected             one message cannot be processed (bad bytes, schema, version)
+ ├── EmbeddingRejected           the model refuses these rows (invalid input): dead letter
+ └── IndexRejected               the index refuses these objects (its own per-object messages)
+
+`EmbeddingError` and `VectorIndexError` group the errors of one backend kind, for callers (ops
+views, the CLI) that only need to say which dependency failed.
 """
 
 from __future__ import annotations
@@ -13,6 +24,18 @@ from __future__ import annotations
 
 class WorkerError(Exception):
     """Root of every worker error."""
+
+
+class Transient(WorkerError):
+    """A dependency failed in a way that time can fix: hold, retry with backoff, converge."""
+
+
+class Terminal(WorkerError):
+    """A misconfiguration: stop the worker, commit nothing, name the setting to fix."""
+
+    def __init__(self, message: str, *, setting: str) -> None:
+        super().__init__(f"{message} (check {setting})")
+        self.setting = setting
 
 
 class MessageRejected(WorkerError):
@@ -27,8 +50,12 @@ class EmbeddingError(WorkerError):
     """The embedding service failed."""
 
 
-class EmbeddingUnavailable(EmbeddingError):
+class EmbeddingUnavailable(EmbeddingError, Transient):
     """Transient embedding failure: retry later, keep the offsets uncommitted."""
+
+
+class EmbeddingMisconfigured(EmbeddingError, Terminal):
+    """The embedding service is reachable but configured wrongly for this worker."""
 
 
 class EmbeddingRejected(EmbeddingError):
@@ -37,3 +64,21 @@ class EmbeddingRejected(EmbeddingError):
 
 class VectorIndexError(WorkerError):
     """A read or write of the vector index failed."""
+
+
+class IndexUnavailable(VectorIndexError, Transient):
+    """The index cannot be reached or written right now: retry later."""
+
+
+class IndexMisconfigured(VectorIndexError, Terminal):
+    """The index is reachable but does not fit the settings (dimension, collection, credentials)."""
+
+
+class IndexRejected(VectorIndexError):
+    """The index refused some objects of a write; `reasons` maps chunk id -> the index's message.
+    The other objects of the write were stored."""
+
+    def __init__(self, reasons: dict[str, str]) -> None:
+        first = next(iter(reasons.items()), ("", ""))
+        super().__init__(f"index rejected {len(reasons)} object(s), e.g. {first[0]}: {first[1]}")
+        self.reasons = reasons

@@ -1,8 +1,9 @@
 """Operational views: consumer lag per partition, dead letters, index size and freshness.
 
-Lag is the high watermark minus the group's committed offset. The high watermark is read from
-fetch responses (`KafkaConsumer.highwater`), not from ListOffsets: the local Tansu broker answers
-ListOffsets(latest) wrongly, and the fetch high watermark is right on Tansu and on Kafka alike.
+Lag is the high watermark (the log end offset) minus the group's committed offset. On Apache
+Kafka it is read with ListOffsets (`end_offsets`), exact and cheap. The local Tansu broker
+answers ListOffsets(latest) wrongly, so with `FRESHINDEX_KAFKA_FLAVOR=tansu`, and only then, it
+is learnt from fetch responses (`KafkaConsumer.highwater`) instead.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ class PartitionLag:
 
 def _consumer(settings: Settings, group: str | None) -> KafkaConsumer:
     return KafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers.split(","),
+        **settings.kafka_client_config(),
         group_id=group,
         enable_auto_commit=False,
         client_id="freshindex-ops",
@@ -44,9 +45,12 @@ def _consumer(settings: Settings, group: str | None) -> KafkaConsumer:
 
 
 def high_watermarks(
-    consumer: KafkaConsumer, tps: list[TopicPartition], timeout_s: float = 10.0
+    consumer: KafkaConsumer, tps: list[TopicPartition], flavor: str, timeout_s: float = 10.0
 ) -> dict[TopicPartition, int]:
-    """High watermark of each assigned partition, learnt from fetch responses."""
+    """High watermark of each assigned partition: ListOffsets on Kafka; on Tansu learnt from
+    fetch responses (the consumer must be assigned and positioned)."""
+    if flavor != "tansu":
+        return {tp: int(v) for tp, v in consumer.end_offsets(tps).items()}
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         marks = {tp: consumer.highwater(tp) for tp in tps}
@@ -75,7 +79,7 @@ def consumer_lag(settings: Settings) -> list[PartitionLag]:
         committed = {tp: consumer.committed(tp) for tp in tps}
         for tp in tps:
             consumer.seek(tp, committed[tp] or 0)
-        marks = high_watermarks(consumer, tps)
+        marks = high_watermarks(consumer, tps, settings.kafka_flavor)
         return [
             PartitionLag(
                 topic=tp.topic,
@@ -100,7 +104,7 @@ def dead_letters(settings: Settings, *, limit: int = 20) -> tuple[int, list[Dead
         consumer.assign(tps)
         for tp in tps:
             consumer.seek(tp, 0)
-        marks = high_watermarks(consumer, tps)
+        marks = high_watermarks(consumer, tps, settings.kafka_flavor)
         starts = consumer.beginning_offsets(tps)
         total = sum(marks[tp] - starts.get(tp, 0) for tp in tps)
         letters: list[DeadLetter] = []

@@ -1,4 +1,10 @@
-"""Fixtures for integration tests: one real local stack (Tansu + tritonserver) per session.
+"""Fixtures for integration tests: the real local stacks, each started once per session.
+
+The `stack` fixture is parametrized over both stacks, so every test that uses it (directly or
+through `env`, `settings`, `start_worker`) runs on `tansu+lancedb` (the embedded default) and on
+`kafka+weaviate` (Apache Kafka + Weaviate, production parity). pytest groups the tests by stack,
+so one stack runs at a time. A test that only applies to some stacks says so with
+`@pytest.mark.stacks("kafka+weaviate")`: it is deselected (not skipped) on the others.
 
 Every test gets its own topic, dead-letter topic, consumer group, index name, home folder and
 metrics port through the `env` fixture, so tests never see each other's data. Build a
@@ -16,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from infra.stack import StackInfo, down, ensure_topics, free_port, up
+from infra.stack import STACKS, StackInfo, down, ensure_topics, free_port, up
 from schemas.settings import Settings
 from tests.integration.harness import WorkerProcess
 
@@ -34,12 +40,28 @@ def settings_for(env: dict[str, str]) -> Settings:
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackInfo]:
-    """The session's local stack; stopped at the end even when tests fail."""
-    home = tmp_path_factory.mktemp("stack")
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect a test marked `stacks(...)` on the stacks it does not name."""
+    keep, drop = [], []
+    for item in items:
+        marker = item.get_closest_marker("stacks")
+        callspec = getattr(item, "callspec", None)
+        chosen = callspec.params.get("stack") if callspec is not None else None
+        if marker is not None and chosen is not None and chosen not in marker.args:
+            drop.append(item)
+        else:
+            keep.append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+@pytest.fixture(scope="session", params=STACKS)
+def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackInfo]:
+    """One local stack per parameter; stopped at the end even when tests fail."""
+    home = tmp_path_factory.mktemp(request.param.replace("+", "-"))
     try:
-        info = up(home)
+        info = up(home, stack=request.param)
     except BaseException:
         down(home)
         raise

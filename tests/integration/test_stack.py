@@ -1,4 +1,5 @@
-"""The local stack against its real services: Tansu, tritonserver + MiniLM, up/down/status."""
+"""The local stacks against their real services: Tansu or Apache Kafka, tritonserver + MiniLM,
+Weaviate; up/down/status/restart, ports kept across restarts, data kept by the production stack."""
 
 from __future__ import annotations
 
@@ -16,16 +17,18 @@ import numpy as np
 import pytest
 
 from infra.stack import (
-    DEFAULT_MODEL_REPOSITORY,
     ServiceNotReady,
     StackInfo,
     check_services,
     down,
     ensure_topics,
     free_port,
+    restart,
     status,
+    stop_service,
     up,
 )
+from infra.stack.triton import DEFAULT_MODEL_REPOSITORY
 from schemas.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -218,31 +221,110 @@ def test_check_services_names_missing_model(
         check_services(settings)
 
 
-def test_status_reports_both_alive_and_ready(stack: StackInfo) -> None:
+def test_status_reports_every_service_alive_and_ready(stack: StackInfo) -> None:
     report = status(stack.home)
-    assert report["broker"] == {
-        "pid": stack.broker.pid,
-        "address": stack.broker.address,
-        "alive": True,
-        "ready": True,
-    }
-    assert report["triton"] == {
-        "pid": stack.triton.pid,
-        "address": stack.triton.address,
-        "alive": True,
-        "ready": True,
-    }
+    assert set(report) == set(stack.services)
+    for name, service in stack.services.items():
+        assert report[name] == {
+            "pid": service.pid,
+            "address": service.address,
+            "ports": service.ports,
+            "alive": True,
+            "ready": True,
+        }
 
 
 def test_up_returns_running_stack(stack: StackInfo) -> None:
     started = time.monotonic()
-    again = up(stack.home)
+    again = up(stack.home, stack=stack.stack)
     assert time.monotonic() - started < 10
     assert replace(again, env=dict(again.env)) == replace(stack, env=dict(stack.env))
     env_file = (stack.home / "stack.env").read_text().splitlines()
     assert env_file == [f"{k}={v}" for k, v in stack.env.items()]
-    assert stack.env["FRESHINDEX_LANCEDB_URI"] == str(stack.home / "lancedb")
-    assert (stack.home / "lancedb").is_dir()
+    if stack.stack == "tansu+lancedb":
+        assert stack.env["FRESHINDEX_LANCEDB_URI"] == str(stack.home / "lancedb")
+        assert (stack.home / "lancedb").is_dir()
+    else:
+        assert stack.env["FRESHINDEX_INDEX_BACKEND"] == "weaviate"
+        assert stack.env["FRESHINDEX_WEAVIATE_URL"] == stack.services["weaviate"].address
+
+
+def test_up_starts_only_what_is_not_running_on_the_same_ports(stack: StackInfo) -> None:
+    before = status(stack.home)
+    stop_service(stack.home, "triton")
+    try:
+        assert status(stack.home)["triton"]["alive"] is False
+        again = up(stack.home, stack=stack.stack)
+    finally:
+        up(stack.home, stack=stack.stack)
+    after = status(stack.home)
+    assert after["triton"]["ports"] == before["triton"]["ports"]
+    assert after["triton"]["ready"] is True
+    assert after["triton"]["pid"] != before["triton"]["pid"]
+    for name in set(stack.services) - {"triton"}:
+        assert after[name]["pid"] == before[name]["pid"], f"{name} was restarted"
+    assert again.env == stack.env
+
+
+@pytest.mark.stacks("kafka+weaviate")
+def test_kafka_restart_keeps_topics_messages_and_committed_offsets(
+    stack: StackInfo, env: dict[str, str], make_settings: MakeSettings
+) -> None:
+    from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+    settings = make_settings(env)
+    ensure_topics(settings)
+    producer = KafkaProducer(bootstrap_servers=stack.broker.address, enable_idempotence=True)
+    for i in range(10):
+        producer.send(settings.chunks_topic, key=b"k", value=f"m{i}".encode())
+    producer.flush()
+    producer.close()
+    consumer = KafkaConsumer(
+        bootstrap_servers=stack.broker.address,
+        group_id=settings.consumer_group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    consumer.subscribe([settings.chunks_topic])
+    got: list[bytes] = []
+    deadline = time.monotonic() + 30
+    while len(got) < 4 and time.monotonic() < deadline:
+        for records in consumer.poll(timeout_ms=500, max_records=4 - len(got)).values():
+            got += [r.value for r in records]
+    consumer.commit()
+    consumer.close()
+    partition = next(
+        p
+        for p in range(settings.topic_partitions)
+        if _committed(stack.broker.address, settings.consumer_group, settings.chunks_topic, p)
+    )
+    old_pid = stack.broker.pid
+    kafka_service = restart(stack.home, "kafka")
+    assert kafka_service.pid != old_pid and kafka_service.address == stack.broker.address
+    tp = TopicPartition(settings.chunks_topic, partition)
+    assert _committed(stack.broker.address, settings.consumer_group, settings.chunks_topic, partition) == 4
+    reader = KafkaConsumer(bootstrap_servers=stack.broker.address, enable_auto_commit=False)
+    reader.assign([tp])
+    assert reader.end_offsets([tp])[tp] == 10  # exact end offsets (ListOffsets) on real Kafka
+    reader.seek(tp, 0)
+    values: list[bytes] = []
+    deadline = time.monotonic() + 30
+    while len(values) < 10 and time.monotonic() < deadline:
+        for records in reader.poll(timeout_ms=500).values():
+            values += [r.value for r in records]
+    reader.close()
+    assert values == [f"m{i}".encode() for i in range(10)]
+    assert got == values[:4]
+
+
+def _committed(address: str, group: str, topic: str, partition: int) -> int | None:
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=address, group_id=group, enable_auto_commit=False)
+    try:
+        return consumer.committed(TopicPartition(topic, partition))
+    finally:
+        consumer.close()
 
 
 # --------------------------------------------------------------------------- own stacks
@@ -253,7 +335,7 @@ def test_down_stops_every_process(tmp_path: Path) -> None:
     info = up(home)
     stubs = _children_of(info.triton.pid)
     assert stubs, "tritonserver should run a python-backend stub"
-    assert sorted(down(home)) == ["broker", "triton"]
+    assert sorted(down(home)) == ["tansu", "triton"]
     for pid in [info.broker.pid, info.triton.pid, *stubs]:
         assert _gone(pid), f"pid {pid} still exists"
     assert not (home / "stack.json").exists()
