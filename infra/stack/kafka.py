@@ -65,7 +65,9 @@ def fetch_jars() -> Path:
     ]  # fmt: skip
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        raise StackError(f"mvn could not fetch the Kafka {KAFKA_VERSION} jars:\n{done.stdout[-2000:]}")
+        raise StackError(
+            f"mvn could not fetch the Kafka {KAFKA_VERSION} jars:\n{done.stdout[-2000:]}"
+        )
     shutil.rmtree(target, ignore_errors=True)
     partial.rename(target)
     (target / ".complete").write_text(KAFKA_VERSION + "\n")

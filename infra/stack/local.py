@@ -105,7 +105,10 @@ def specs_for(stack: str, model_repository: Path | None = None) -> list[ServiceS
 def _settings_env(home: Path, stack: str, specs: list[ServiceSpec], state: State) -> dict[str, str]:
     env = {"FRESHINDEX_STACK": stack}
     if stack.endswith("+lancedb"):
-        env |= {"FRESHINDEX_INDEX_BACKEND": "lancedb", "FRESHINDEX_LANCEDB_URI": str(home / "lancedb")}
+        env |= {
+            "FRESHINDEX_INDEX_BACKEND": "lancedb",
+            "FRESHINDEX_LANCEDB_URI": str(home / "lancedb"),
+        }
     for spec in specs:
         env |= spec.settings_env(home, state.services[spec.name].ports)
     return env

@@ -55,7 +55,9 @@ def build_binary() -> Path:
         check=False,
     )
     if done.returncode != 0 or not target.is_file():
-        raise StackError(f"go install of Weaviate {WEAVIATE_VERSION} failed:\n{done.stderr[-3000:]}")
+        raise StackError(
+            f"go install of Weaviate {WEAVIATE_VERSION} failed:\n{done.stderr[-3000:]}"
+        )
     return target
 
 
@@ -102,7 +104,9 @@ def _env(home: Path, ports: Ports) -> dict[str, str]:
 def _launch(home: Path, ports: Ports) -> Launch:
     binary = binary_path()
     if not binary.is_file():
-        raise ServiceMissing(f"no Weaviate {WEAVIATE_VERSION} server at {binary}: run `make production-deps`")
+        raise ServiceMissing(
+            f"no Weaviate {WEAVIATE_VERSION} server at {binary}: run `make production-deps`"
+        )
     (home / "weaviate" / "data").mkdir(parents=True, exist_ok=True)
     cmd = [str(binary), "--host", HOST, "--port", str(ports["http"]), "--scheme", "http"]
     return Launch(cmd=cmd, env=_env(home, ports), cwd=home / "weaviate")

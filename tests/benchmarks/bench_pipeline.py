@@ -5,13 +5,15 @@ baseline measured in the same run on the same machine:
 
   (a) in-process ceiling: the same chunk texts embedded by sentence-transformers in this process
       (same model, same batch size), rows/s;
-  (b) end to end: publish -> Kafka (Tansu) -> Faust worker -> Triton (gRPC) -> LanceDB, rows/s
-      from the first publish to the worker having committed everything;
+  (b) end to end: publish -> broker -> Faust worker -> Triton (gRPC) -> index, rows/s from the
+      first publish to the worker having committed everything;
   (c) re-publish of the unchanged catalog: Triton's own inference count delta, and time vs (b);
   (d) freshness (indexed_at - published_at) p50/p99 of new products published at a steady rate of
       about half the capacity measured in (b).
 
 Size: BENCH_PRODUCTS (default 1,500 products, about 3,200 chunks: a minute or more on 2 CPU cores).
+Stack: FRESHINDEX_STACK (`tansu+lancedb` for `make bench`, `kafka+weaviate` for
+`make bench-production`); the JSON line names it under "stack".
 """
 
 from __future__ import annotations
@@ -138,8 +140,9 @@ def steady_freshness(
 def main() -> int:
     products = int(os.environ.get("BENCH_PRODUCTS", "1500"))
     work = Path(tempfile.mkdtemp(prefix="freshindex-bench-"))
-    say(f"freshindex benchmark: {products} products, work dir {work}")
-    info = stack.up(work / "stack")
+    chosen = os.environ.get("FRESHINDEX_STACK", stack.DEFAULT_STACK)
+    say(f"freshindex benchmark: {products} products on {chosen}, work dir {work}")
+    info = stack.up(work / "stack", stack=chosen)
     env = {
         **os.environ,
         **info.env,
@@ -189,6 +192,8 @@ def main() -> int:
             "broker": info.broker.pid,
             "publisher (this process)": os.getpid(),
         }
+        if "weaviate" in info.services:
+            pids["weaviate"] = info.services["weaviate"].pid
         cpu_before = cpu_seconds(pids)
         chunks, first_s = timed_publish(settings, catalog)
         cpu = {k: v - cpu_before[k] for k, v in cpu_seconds(pids).items()}
@@ -224,6 +229,7 @@ def main() -> int:
         )
 
         result = {
+            "stack": chosen,
             "products": products,
             "chunks": chunks,
             "inprocess_chunks_per_s": round(ceiling, 2),

@@ -302,7 +302,10 @@ def test_kafka_restart_keeps_topics_messages_and_committed_offsets(
     kafka_service = restart(stack.home, "kafka")
     assert kafka_service.pid != old_pid and kafka_service.address == stack.broker.address
     tp = TopicPartition(settings.chunks_topic, partition)
-    assert _committed(stack.broker.address, settings.consumer_group, settings.chunks_topic, partition) == 4
+    assert (
+        _committed(stack.broker.address, settings.consumer_group, settings.chunks_topic, partition)
+        == 4
+    )
     reader = KafkaConsumer(bootstrap_servers=stack.broker.address, enable_auto_commit=False)
     reader.assign([tp])
     assert reader.end_offsets([tp])[tp] == 10  # exact end offsets (ListOffsets) on real Kafka

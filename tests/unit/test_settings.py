@@ -101,3 +101,38 @@ def test_topic_specs_follow_settings(clean_env: pytest.MonkeyPatch) -> None:
     assert (dead.name, dead.partitions, dead.replication) == ("d-topic", 1, 3)
     # dead letters are kept longer than chunks, so ops can still read them after a weekend
     assert int(dead.config["retention.ms"]) > int(chunks.config["retention.ms"])
+
+
+def test_plaintext_kafka_config_has_no_credentials(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("FRESHINDEX_KAFKA_BOOTSTRAP_SERVERS", "k1:9092, k2:9092")
+    config = Settings().kafka_client_config()
+    assert config == {"bootstrap_servers": ["k1:9092", "k2:9092"], "security_protocol": "PLAINTEXT"}
+
+
+def test_sasl_credentials_reach_the_client_config_but_never_the_repr(
+    clean_env: pytest.MonkeyPatch,
+) -> None:
+    clean_env.setenv("FRESHINDEX_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    clean_env.setenv("FRESHINDEX_KAFKA_SASL_MECHANISM", "SCRAM-SHA-512")
+    clean_env.setenv("FRESHINDEX_KAFKA_SASL_USERNAME", "indexer")
+    clean_env.setenv("FRESHINDEX_KAFKA_SASL_PASSWORD", "s3cret-pw")
+    clean_env.setenv("FRESHINDEX_KAFKA_SSL_CAFILE", "/etc/ca.pem")
+    clean_env.setenv("FRESHINDEX_WEAVIATE_API_KEY", "wv-key-123")
+    settings = Settings()
+    config = settings.kafka_client_config()
+    assert config["security_protocol"] == "SASL_SSL"
+    assert config["sasl_mechanism"] == "SCRAM-SHA-512"
+    assert (config["sasl_plain_username"], config["sasl_plain_password"]) == (
+        "indexer",
+        "s3cret-pw",
+    )
+    assert config["ssl_cafile"] == "/etc/ca.pem"
+    shown = repr(settings) + str(settings) + settings.model_dump_json()
+    assert "s3cret-pw" not in shown and "wv-key-123" not in shown
+
+
+def test_stack_and_flavor_are_bounded(clean_env: pytest.MonkeyPatch) -> None:
+    assert (Settings().stack, Settings().kafka_flavor) == ("tansu+lancedb", "kafka")
+    clean_env.setenv("FRESHINDEX_STACK", "kafka+lancedb")
+    with pytest.raises(ValidationError, match="stack"):
+        Settings()
