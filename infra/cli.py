@@ -198,21 +198,46 @@ def publish(
         raise typer.Exit(2)
 
 
+_INDEX_SETTING = {"lancedb": "FRESHINDEX_LANCEDB_URI", "weaviate": "FRESHINDEX_WEAVIATE_URL"}
+
+
+def _worker_start_error(settings: Settings, error: Exception) -> typer.Exit:
+    """One line naming the setting to check; exit status 78 for a misconfiguration, else 1."""
+    from workers.errors import Terminal, VectorIndexError
+    from workers.shutdown import EXIT_MISCONFIGURED
+
+    cause = error if isinstance(error, Terminal | VectorIndexError) else error.__cause__
+    message = " ".join(str(error).split())
+    if isinstance(cause, Terminal):  # its message names the setting
+        return _fail(message, EXIT_MISCONFIGURED)
+    if isinstance(cause, VectorIndexError) and "FRESHINDEX_" not in message:
+        setting = _INDEX_SETTING.get(settings.index_backend, "FRESHINDEX_INDEX_BACKEND")
+        message += f" (setting {setting})"
+    return _fail(message)
+
+
 @app.command()
 def worker() -> None:
-    """Run an index worker (Faust) until SIGTERM/SIGINT; metrics on FRESHINDEX_METRICS_PORT."""
+    """Run an index worker (Faust) until SIGTERM/SIGINT; metrics on FRESHINDEX_METRICS_PORT.
+
+    Exits 78 when a misconfiguration stops it (the message names the setting), 1 when a
+    dependency is missing at start, 0 after SIGTERM/SIGINT (within seconds, in every state)."""
     from infra.stack import StackError, check_services, ensure_topics
     from workers.app import run_worker
+    from workers.errors import WorkerError
 
     settings = _settings()
     try:
         check_services(settings)
         ensure_topics(settings)
-    except StackError as e:
-        raise _fail(str(e)) from e
+    except (StackError, WorkerError) as e:
+        raise _worker_start_error(settings, e) from e
     logging.getLogger("freshindex").setLevel(settings.worker_log_level.upper())
     sys.argv = [sys.argv[0], "worker"]  # Faust's Worker parses argv
-    run_worker(settings)
+    try:
+        run_worker(settings)
+    except WorkerError as e:  # found before Faust runs (e.g. the metrics port is taken)
+        raise _worker_start_error(settings, e) from e
 
 
 @app.command()

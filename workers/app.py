@@ -4,18 +4,24 @@ Offsets are acknowledged only after the batch is in the index and its dead lette
 dead-letter topic (`stream.noack_take` + `stream.ack`), so delivery is at-least-once and, with
 idempotent writes, every chunk lands in the index exactly once, across `kill -9` and restarts.
 
-Failure handling per batch:
-  - transient (Triton unavailable, index write failed): the batch is retried with capped
-    backoff and nothing is acknowledged; the stream waits (backpressure), the worker lives;
-  - a message that cannot be decoded/validated/embedded: dead letter with its coordinates;
+Failure handling per batch, by the type of the error (`workers.errors`), never by its origin:
+  - `Transient` (Triton or the index down, restarting, loading): the batch is held and retried
+    with capped backoff and jitter (`workers.retry.WORKER_HOLD`), for as long as it takes;
+    nothing is acknowledged, nothing is dead-lettered; the stream waits, the worker lives;
+  - `Terminal` (a misconfiguration): the worker logs the setting to fix and stops with exit
+    status 78 (`workers.shutdown`); nothing of the batch is acknowledged or dead-lettered;
+  - a message that cannot be decoded/validated, rows the model refuses, objects the index
+    refuses: dead letters with their coordinates (the indexer makes them), the rest is written;
   - an unexpected error: the batch is retried message by message and only the messages that
-    still fail go to the dead-letter topic, with the exception text.
+    still fail go to the dead-letter topic, with the exception text (a `Transient` or `Terminal`
+    error meanwhile is handled as above, never dead-lettered).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import time
 from typing import Any
 
@@ -27,14 +33,15 @@ from schemas.settings import Settings, home_dir
 from workers import metrics
 from workers.batch import RawMessage, dead_letter
 from workers.embedding.triton import TritonEmbedder
-from workers.errors import EmbeddingUnavailable, VectorIndexError
+from workers.errors import EmbeddingError, Terminal, Transient
 from workers.index.factory import open_index
 from workers.indexer import BatchIndexer, BatchResult
+from workers.retry import WORKER_HOLD
+from workers.shutdown import EXIT_MISCONFIGURED, BoundedWorker, Shutdown
 
 log = logging.getLogger("freshindex.worker")
 
 MAINTAIN_EVERY_S = 60.0
-RETRY_CAP_S = 30.0
 
 
 def _raw(event: Any) -> RawMessage:
@@ -52,9 +59,13 @@ def _raw(event: Any) -> RawMessage:
 class IndexWorker:
     """Holds the indexer and the dead-letter topic; `handle` is called once per batch."""
 
-    def __init__(self, app: faust.App, settings: Settings) -> None:
+    def __init__(
+        self, app: faust.App, settings: Settings, shutdown: Shutdown | None = None
+    ) -> None:
         self.app = app
         self.settings = settings
+        self.shutdown = shutdown or Shutdown()
+        self.backoff = WORKER_HOLD
         self.dead_letters = app.topic(
             settings.dead_letter_topic, value_serializer="raw", key_serializer="raw"
         )
@@ -92,8 +103,8 @@ class IndexWorker:
         return result
 
     async def _process_with_retry(self, messages: list[RawMessage]) -> BatchResult:
-        """The batch's result; transient failures (also during the message-by-message fallback)
-        hold the batch and retry with capped backoff, so they never reach the agent."""
+        """The batch's result. `Transient` failures (also during the message-by-message
+        fallback) hold the batch and retry it until it goes through; `Terminal` ones are raised."""
         attempt = 0
         one_by_one = False
         while True:
@@ -101,31 +112,47 @@ class IndexWorker:
                 if one_by_one:
                     return await self._one_by_one(messages)
                 return await self.indexer().process(messages)
-            except (EmbeddingUnavailable, VectorIndexError) as e:
-                counter = (
-                    metrics.EMBED_ERRORS
-                    if isinstance(e, EmbeddingUnavailable)
-                    else metrics.INDEX_ERRORS
-                )
-                counter.inc()
-                delay = min(RETRY_CAP_S, 2.0**attempt)
-                log.warning(
-                    "batch of %d held back (%s); retrying in %.0fs", len(messages), e, delay
-                )
+            except Transient as e:
+                self._hold(messages, e, attempt)
+                await asyncio.sleep(self.backoff.delay(attempt))
                 attempt += 1
-                await asyncio.sleep(delay)
+            except Terminal:
+                raise
             except Exception:
                 log.exception(
                     "unexpected error on a batch of %d; retrying message by message", len(messages)
                 )
                 one_by_one = True
 
+    def _hold(self, messages: list[RawMessage], error: Transient, attempt: int) -> None:
+        (metrics.EMBED_ERRORS if isinstance(error, EmbeddingError) else metrics.INDEX_ERRORS).inc()
+        first = messages[0] if messages else None
+        where = f" from {first.topic}[{first.partition}]@{first.offset}" if first else ""
+        log.warning(
+            "batch of %d%s held (try %d; nothing acknowledged, nothing dead-lettered): %s: %s",
+            len(messages),
+            where,
+            attempt + 1,
+            type(error).__name__,
+            error,
+        )
+
+    async def stop_for(self, error: Terminal) -> None:
+        """Stop the worker for a misconfiguration; never returns (cancelled by the stop), so
+        the batch in hand is never acknowledged."""
+        self.shutdown.fail(
+            EXIT_MISCONFIGURED,
+            f"{type(error).__name__}: {error}. Fix {error.setting} and start the worker again;"
+            " nothing of the current batch was acknowledged or dead-lettered",
+        )
+        await asyncio.Event().wait()
+
     async def _one_by_one(self, messages: list[RawMessage]) -> BatchResult:
         total = BatchResult()
         for msg in messages:
             try:
                 result = await self.indexer().process([msg])
-            except (EmbeddingUnavailable, VectorIndexError):
+            except (Transient, Terminal):
                 raise
             except Exception as e:
                 log.exception("message %s[%s]@%s failed", msg.topic, msg.partition, msg.offset)
@@ -145,8 +172,8 @@ class IndexWorker:
                 await fut
                 return
             except Exception as e:  # the broker's errors vary by client version; all are retried
-                delay = min(RETRY_CAP_S, 2.0**attempt)
-                log.warning("dead letter not delivered (%s); retrying in %.0fs", e, delay)
+                delay = self.backoff.delay(attempt)
+                log.warning("dead letter not delivered (%s); retrying in %.1fs", e, delay)
                 attempt += 1
                 await asyncio.sleep(delay)
 
@@ -170,12 +197,33 @@ class IndexWorker:
                 )
 
 
-def create_app(settings: Settings) -> faust.App:
+def broker_credentials(settings: Settings) -> Any:
+    """Faust's credentials for the brokers' security settings (None for PLAINTEXT)."""
+    protocol = settings.kafka_security_protocol
+    if protocol == "PLAINTEXT":
+        return None
+    context = None
+    if protocol.endswith("SSL"):
+        cafile = str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None
+        context = ssl.create_default_context(cafile=cafile)
+    if protocol.startswith("SASL"):
+        password = settings.kafka_sasl_password
+        return faust.SASLCredentials(
+            username=settings.kafka_sasl_username,
+            password=password.get_secret_value() if password else None,
+            mechanism=settings.kafka_sasl_mechanism,
+            ssl_context=context,
+        )
+    return faust.SSLCredentials(context)
+
+
+def create_app(settings: Settings, shutdown: Shutdown | None = None) -> faust.App:
     """The Faust app with one agent on the chunks topic."""
     (home_dir() / "faust").mkdir(parents=True, exist_ok=True)
     app = faust.App(
         settings.consumer_group,
         broker=[f"kafka://{hp.strip()}" for hp in settings.kafka_bootstrap_servers.split(",")],
+        broker_credentials=broker_credentials(settings),
         value_serializer="raw",
         key_serializer="raw",
         store="memory://",
@@ -190,7 +238,7 @@ def create_app(settings: Settings) -> faust.App:
         producer_acks=-1,
         stream_wait_empty=False,
     )
-    worker = IndexWorker(app, settings)
+    worker = IndexWorker(app, settings, shutdown)
     topic = app.topic(settings.chunks_topic, value_serializer="raw", key_serializer="raw")
 
     @app.agent(topic, name="index-chunks")
@@ -198,7 +246,11 @@ def create_app(settings: Settings) -> faust.App:
         # noack_take: faust-streaming's take() that leaves acking to us (missing from its StreamT stub)
         batches = stream.noack_take(settings.batch_size, within=settings.batch_within_s)  # type: ignore[attr-defined]
         async for events in batches:
-            result = await worker.handle([_raw(e) for e in events])
+            try:
+                result = await worker.handle([_raw(e) for e in events])
+            except Terminal as e:
+                await worker.stop_for(e)  # does not return: these events are never acknowledged
+                return
             for event in events:
                 await stream.ack(event)
             log.info(
@@ -223,11 +275,27 @@ def create_app(settings: Settings) -> faust.App:
     return app
 
 
-def run_worker(settings: Settings) -> None:
-    """Serve /metrics and run the Faust worker until SIGTERM/SIGINT."""
-    if settings.metrics_port:
+def serve_metrics(settings: Settings) -> None:
+    """Serve /metrics on FRESHINDEX_METRICS_PORT (0: not at all); a port in use is `Terminal`."""
+    if not settings.metrics_port:
+        return
+    try:
         start_http_server(settings.metrics_port, addr=settings.metrics_host)
-    app = create_app(settings)
-    faust.Worker(
-        app, loglevel=settings.worker_log_level.upper(), quiet=True
-    ).execute_from_commandline()
+    except OSError as e:
+        raise Terminal(
+            f"cannot serve /metrics on {settings.metrics_host}:{settings.metrics_port}:"
+            f" {e.strerror or e} (another worker on this host? give each worker its own port,"
+            " or 0 for none)",
+            setting="FRESHINDEX_METRICS_PORT",
+        ) from e
+
+
+def run_worker(settings: Settings) -> None:
+    """Serve /metrics and run the Faust worker until SIGTERM/SIGINT, which it obeys within
+    `workers.shutdown.STOP_GRACE_S` in every state; exits 78 when a misconfiguration stops it."""
+    serve_metrics(settings)
+    shutdown = Shutdown()
+    app = create_app(settings, shutdown)
+    BoundedWorker(
+        app, loglevel=settings.worker_log_level.upper(), quiet=True, shutdown=shutdown
+    ).run_until_stopped()

@@ -10,6 +10,10 @@ For each chunk the index is asked what it holds under the chunk id:
   - otherwise: embedded through Triton and written.
 Then each touched part (a product's record or one of its documents) loses its chunks beyond
 its new chunk count, and products deleted as a whole lose every chunk.
+
+Errors: rows the model refuses (`EmbeddingRejected`) and objects the index refuses
+(`IndexRejected`, the others of the write are stored) become dead letters of the messages they
+came from; every other classified error (`Transient`, `Terminal`) is raised for the worker loop.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from schemas.models import Chunk, DeadLetter
 from workers import metrics
 from workers.batch import RawMessage, dead_letter, fold
 from workers.embedding.base import Embedder
-from workers.errors import EmbeddingRejected
+from workers.errors import EmbeddingRejected, IndexRejected
 from workers.index.base import Row, VectorIndex
 
 log = logging.getLogger("freshindex.worker")
@@ -68,7 +72,7 @@ class BatchIndexer:
         self.passage_prefix = passage_prefix
 
     async def process(self, messages: list[RawMessage]) -> BatchResult:
-        """Apply the batch; raises EmbeddingUnavailable / VectorIndexError for the caller to retry."""
+        """Apply the batch; raises `Transient` (hold and retry) and `Terminal` (stop) errors."""
         started = time.perf_counter()
         plan = fold(messages)
         result = BatchResult(consumed=plan.consumed, dead_letters=list(plan.dead_letters))
@@ -97,15 +101,34 @@ class BatchIndexer:
         rows += [
             Row(chunk=plan.upserts[i], vector=v, indexed_at=indexed_at) for i, v in reuse.items()
         ]
-        await asyncio.to_thread(self.index.upsert, rows)
+        refused = await self._upsert(rows, plan.origins)
+        result.dead_letters += refused
         result.deleted = await asyncio.to_thread(
             self.index.delete_stale, plan.keep_below, plan.drop_products
         )
-        result.embedded, result.metadata_only, result.written = len(vectors), len(reuse), len(rows)
+        result.embedded, result.metadata_only = len(vectors), len(reuse)
+        result.written = len(rows) - len(refused)
         result.lookup_s, result.embed_s = looked_up - started, embedded - looked_up
         result.write_s = time.perf_counter() - embedded
         self._observe(result, chunks, indexed_at, time.perf_counter() - started)
         return result
+
+    async def _upsert(self, rows: list[Row], origins: dict[str, RawMessage]) -> list[DeadLetter]:
+        """Write `rows`; the objects the index refuses become dead letters (stage "index")."""
+        try:
+            await asyncio.to_thread(self.index.upsert, rows)
+        except IndexRejected as e:
+            letters = []
+            for chunk_id, reason in e.reasons.items():
+                origin = origins.get(chunk_id)
+                if origin is None:  # not one of ours: nothing to dead-letter, but say so
+                    log.error("index refused unknown object %s: %s", chunk_id, reason)
+                    continue
+                log.error("index refused chunk %s: %s", chunk_id, reason)
+                letter = dead_letter(origin, e, "index")
+                letters.append(letter.model_copy(update={"message": reason}))
+            return letters
+        return []
 
     async def _embed(
         self, chunks: list[Chunk], origins: dict[str, RawMessage]

@@ -3,6 +3,10 @@
 - `HashEmbedder` implements `workers.embedding.base.Embedder`: a deterministic, L2-normalised
   vector per text (from its sha256), every call recorded; it can be told to reject texts
   containing a marker (`EmbeddingRejected`) or to be down (`EmbeddingUnavailable`).
+- `FaultyIndex` implements `workers.index.base.VectorIndex` over a real index and fails as it is
+  told: every call raises a scripted error for a while (`IndexUnavailable`: an outage,
+  `IndexMisconfigured`), or it refuses rows whose text contains a marker (`IndexRejected`, after
+  writing the others, as Weaviate's batch does).
 - `MemorySink` implements `ingest.producer.MessageSink`: keeps what was sent, in order.
 - `raw_messages` turns wire records into `RawMessage`s as the worker consumes them.
 """
@@ -21,7 +25,8 @@ import numpy.typing as npt
 
 from schemas.models import Chunk, DeadLetter, ProductDeleted, ProductRecord, chunk_id
 from workers.batch import RawMessage
-from workers.errors import EmbeddingRejected, EmbeddingUnavailable
+from workers.errors import EmbeddingRejected, EmbeddingUnavailable, IndexRejected
+from workers.index.base import Filter, Hit, Row, Stored, VectorIndex
 
 TOPIC = "freshindex.chunks"
 PUBLISHED = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -82,6 +87,67 @@ class HashEmbedder:
     @property
     def texts_embedded(self) -> list[str]:
         return [t for call in self.calls for t in call]
+
+
+class FaultyIndex(VectorIndex):
+    """A real `VectorIndex` that fails as told; `calls` records each method called, in order."""
+
+    def __init__(
+        self,
+        inner: VectorIndex,
+        *,
+        errors: Sequence[Exception] = (),
+        refuse_marker: str | None = None,
+    ) -> None:
+        self.inner = inner
+        self.errors = list(errors)
+        """Raised by the next calls, one each, before the index works again."""
+        self.refuse_marker = refuse_marker
+        self.calls: list[str] = []
+
+    def _enter(self, method: str) -> None:
+        self.calls.append(method)
+        if self.errors:
+            raise self.errors.pop(0)
+
+    def lookup(self, chunk_ids: list[str]) -> dict[str, Stored]:
+        self._enter("lookup")
+        return self.inner.lookup(chunk_ids)
+
+    def upsert(self, rows: list[Row]) -> None:
+        self._enter("upsert")
+        marker = self.refuse_marker
+        refused = {
+            r.chunk.chunk_id: f"property text refused: contains {marker!r}"
+            for r in rows
+            if marker is not None and marker in r.chunk.text
+        }
+        self.inner.upsert([r for r in rows if r.chunk.chunk_id not in refused])
+        if refused:
+            raise IndexRejected(refused)
+
+    def delete_stale(
+        self, keep_below: dict[tuple[str, str], int], drop_products: dict[str, set[str]]
+    ) -> int:
+        self._enter("delete_stale")
+        return self.inner.delete_stale(keep_below, drop_products)
+
+    def search(
+        self, text: str, vector: npt.NDArray[np.float32], *, k: int, filters: list[Filter]
+    ) -> list[Hit]:
+        self._enter("search")
+        return self.inner.search(text, vector, k=k, filters=filters)
+
+    def count(self) -> int:
+        self._enter("count")
+        return self.inner.count()
+
+    def freshness(self, since: datetime) -> list[float]:
+        self._enter("freshness")
+        return self.inner.freshness(since)
+
+    def snapshot(self) -> dict[str, tuple[str, str, int]]:
+        return self.inner.snapshot()
 
 
 @dataclass

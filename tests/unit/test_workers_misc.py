@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from tritonclient.utils import InferenceServerException
 
+from schemas.settings import Settings
 from workers.embedding.triton import is_transient
 from workers.index.base import Filter
 from workers.ops import freshness_summary
@@ -76,12 +77,20 @@ def test_transient_triton_errors(status: str) -> None:
     assert is_transient(InferenceServerException("try again", status=status))
 
 
-@pytest.mark.parametrize(
-    "status",
-    ["StatusCode.INVALID_ARGUMENT", "StatusCode.NOT_FOUND", "StatusCode.INTERNAL", None],
-)
+@pytest.mark.parametrize("status", ["StatusCode.INVALID_ARGUMENT", "StatusCode.INTERNAL", None])
 def test_terminal_triton_errors(status: str | None) -> None:
     assert not is_transient(InferenceServerException("bad input shape", status=status))
+
+
+def test_a_model_without_available_versions_is_transient() -> None:
+    """tritonserver answers NOT_FOUND while it unloads the model on SIGTERM (see
+    test_triton_errors.py for every classification)."""
+    assert is_transient(
+        InferenceServerException(
+            "Request for unknown model: 'minilm' has no available versions",
+            status="StatusCode.NOT_FOUND",
+        )
+    )
 
 
 def test_connection_failure_without_status_is_transient() -> None:
@@ -105,3 +114,23 @@ def test_best_per_product_keeps_rank_order_and_first_hit() -> None:
     ]
     assert [h.chunk_id for h in best_per_product(hits, 10)] == ["a1", "b1", "c1"]
     assert [h.chunk_id for h in best_per_product(hits, 2)] == ["a1", "b1"]
+
+
+def test_faust_gets_the_sasl_credentials_and_plaintext_gets_none() -> None:
+    import faust
+
+    from workers.app import broker_credentials
+
+    assert broker_credentials(Settings(_env_file=None)) is None  # type: ignore[call-arg]
+    sasl = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        kafka_security_protocol="SASL_PLAINTEXT",
+        kafka_sasl_mechanism="SCRAM-SHA-256",
+        kafka_sasl_username="indexer",
+        kafka_sasl_password="pw",
+    )
+    credentials = broker_credentials(sasl)
+    assert isinstance(credentials, faust.SASLCredentials)
+    assert (credentials.username, credentials.password) == ("indexer", "pw")
+    assert credentials.mechanism.value == "SCRAM-SHA-256"
+    assert credentials.ssl_context is None

@@ -1,17 +1,34 @@
 """Embeddings through NVIDIA Triton Inference Server over async gRPC (tritonclient).
 
 A batch is split into requests of `embed_request_rows` rows, at most `embed_concurrency` in
-flight, so Triton's dynamic batcher always has work queued. Transient failures (server
-unavailable, deadline exceeded, overloaded) are retried with capped exponential backoff;
-anything else is terminal for the rows of that request (`EmbeddingRejected`).
+flight, so Triton's dynamic batcher always has work queued.
+
+Every failure leaves this module classified once (`classify`), by what it means:
+  - `EmbeddingUnavailable` (transient): Triton unreachable, restarting or overloaded (gRPC
+    UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED, CANCELLED), and a model that is
+    loading or unloading: while tritonserver stops (SIGTERM) it answers NOT_FOUND "model has no
+    available versions", "is not ready", "Request for unknown model". A request is retried in
+    place a few times (`embed_max_retries`, `workers.retry.TRITON_REQUEST`); then the worker
+    loop holds the batch and retries it until Triton is back.
+  - `EmbeddingMisconfigured` (terminal, names the setting): vectors of another dimension than
+    FRESHINDEX_EMBEDDING_DIM, more rows per request than the model takes, a server that is not
+    Triton or refuses us.
+  - `EmbeddingRejected`: the model refuses these rows (INVALID_ARGUMENT about the input, an
+    error of the model's own code); the indexer finds the guilty rows and dead-letters them.
+
+One client (one gRPC channel) serves every request. The channel reconnects by itself when
+Triton comes back on the same address; its reconnect backoff is capped at
+`_MAX_RECONNECT_BACKOFF_MS` (gRPC's default grows to 120 s: measured here, a Triton back after
+20 s was used again 7 s later with the default, 2 s with the cap). The client is not replaced:
+closing a channel cancels the calls still in flight on it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
+from collections.abc import Awaitable
 
 import numpy as np
 from tritonclient.grpc import InferInput, InferRequestedOutput
@@ -19,24 +36,109 @@ from tritonclient.grpc.aio import InferenceServerClient
 from tritonclient.utils import InferenceServerException
 
 from schemas.settings import Settings
-from workers.errors import EmbeddingRejected, EmbeddingUnavailable
+from workers.errors import (
+    EmbeddingError,
+    EmbeddingMisconfigured,
+    EmbeddingRejected,
+    EmbeddingUnavailable,
+)
 from workers.metrics import EMBED_LATENCY, EMBED_REQUESTS
+from workers.retry import TRITON_REQUEST
 
 log = logging.getLogger("freshindex.embedding")
+
+INPUT_NAME = "TEXT"
+OUTPUT_NAME = "EMBEDDING"
 
 TRANSIENT_STATUS = {
     "StatusCode.UNAVAILABLE",
     "StatusCode.DEADLINE_EXCEEDED",
     "StatusCode.RESOURCE_EXHAUSTED",
     "StatusCode.ABORTED",
+    "StatusCode.CANCELLED",
+    "StatusCode.NOT_FOUND",  # the model is unknown while it loads or unloads
 }
-INPUT_NAME = "TEXT"
-OUTPUT_NAME = "EMBEDDING"
+TRANSIENT_WORDS = (
+    "no available versions",
+    "not ready",
+    "unknown model",
+    "unloading",
+    "failed to connect",
+    "connection refused",
+    "connection reset",
+    "socket closed",
+    "stream removed",
+    "goaway",
+    "shutting down",
+    "stub process",
+    "not healthy",
+    "closed channel",
+    "deadline exceeded",
+    "unavailable",
+)
+"""Words of a failure (whatever its status) that say Triton or the model is coming or going."""
+MISCONFIGURED_STATUS = {
+    "StatusCode.UNIMPLEMENTED": "FRESHINDEX_TRITON_URL",
+    "StatusCode.UNAUTHENTICATED": "FRESHINDEX_TRITON_URL",
+    "StatusCode.PERMISSION_DENIED": "FRESHINDEX_TRITON_URL",
+}
+TOO_MANY_ROWS = "batch-size must be <="
+"""Triton's INVALID_ARGUMENT when a request has more rows than the model's max_batch_size."""
+
+_MAX_RECONNECT_BACKOFF_MS = 2000
+
+
+def classify(error: InferenceServerException, *, model: str, url: str, rows: int) -> EmbeddingError:
+    """The classified error of a failed Triton request of `rows` rows (raise it `from error`)."""
+    status = str(error.status() or "")
+    message = str(error)
+    lowered = message.lower()
+    if status in TRANSIENT_STATUS or any(w in lowered for w in TRANSIENT_WORDS):
+        return EmbeddingUnavailable(f"Triton at {url} (model {model!r}) unavailable: {message}")
+    if status in MISCONFIGURED_STATUS:
+        return EmbeddingMisconfigured(
+            f"Triton at {url} refused the request: {message}", setting=MISCONFIGURED_STATUS[status]
+        )
+    if TOO_MANY_ROWS in lowered:
+        return EmbeddingMisconfigured(
+            f"Triton model {model!r} takes fewer rows per request than {rows}: {message}",
+            setting="FRESHINDEX_EMBED_REQUEST_ROWS",
+        )
+    return EmbeddingRejected(f"Triton model {model!r} rejected {rows} rows: {message}")
 
 
 def is_transient(error: InferenceServerException) -> bool:
-    status = str(error.status() or "")
-    return status in TRANSIENT_STATUS or "failed to connect" in str(error).lower()
+    """Whether Triton may answer this request once it is back (see `classify`)."""
+    return isinstance(classify(error, model="", url="", rows=0), EmbeddingUnavailable)
+
+
+def _channel_args() -> list[tuple[str, int]]:
+    """tritonclient's default channel options, with reconnect attempts at most 2 s apart
+    (gRPC's default backs off to 120 s, so a Triton back after a minute could wait two more)."""
+    return [
+        ("grpc.max_send_message_length", 2**31 - 1),
+        ("grpc.max_receive_message_length", 2**31 - 1),
+        ("grpc.keepalive_time_ms", 2**31 - 1),
+        ("grpc.keepalive_timeout_ms", 20000),
+        ("grpc.keepalive_permit_without_calls", 0),
+        ("grpc.http2.max_pings_without_data", 2),
+        ("grpc.initial_reconnect_backoff_ms", 250),
+        ("grpc.min_reconnect_backoff_ms", 250),
+        ("grpc.max_reconnect_backoff_ms", _MAX_RECONNECT_BACKOFF_MS),
+    ]
+
+
+async def _all_or_none(awaitables: list[Awaitable[np.ndarray]]) -> list[np.ndarray]:
+    """Results in order; on the first failure the others are cancelled (none keeps retrying in
+    the background) and that failure is raised."""
+    tasks = [asyncio.ensure_future(a) for a in awaitables]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
 
 
 class TritonEmbedder:
@@ -49,8 +151,9 @@ class TritonEmbedder:
         self.rows = settings.embed_request_rows
         self.retries = settings.embed_max_retries
         self.timeout_s = settings.embed_timeout_s
+        self.backoff = TRITON_REQUEST
         self._gate = asyncio.Semaphore(settings.embed_concurrency)
-        self._client = InferenceServerClient(url=settings.triton_url)
+        self._client = InferenceServerClient(url=self.url, channel_args=_channel_args())
 
     async def embed(self, texts: list[str]) -> np.ndarray:
         """Rows sorted by length before they are cut into requests, so each request pads little
@@ -60,7 +163,7 @@ class TritonEmbedder:
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
         ordered = [texts[i] for i in order]
         parts = [ordered[i : i + self.rows] for i in range(0, len(ordered), self.rows)]
-        vectors = np.concatenate(await asyncio.gather(*(self._request(part) for part in parts)))
+        vectors = np.concatenate(await _all_or_none([self._request(part) for part in parts]))
         out: np.ndarray = np.empty_like(vectors)
         out[order] = vectors
         return out
@@ -72,17 +175,14 @@ class TritonEmbedder:
                     vectors: np.ndarray = await self._infer(texts)
                     return vectors
             except InferenceServerException as e:
-                if not is_transient(e):
+                error = classify(e, model=self.model, url=self.url, rows=len(texts))
+                if not isinstance(error, EmbeddingUnavailable):
                     EMBED_REQUESTS.labels(outcome="rejected").inc()
-                    raise EmbeddingRejected(
-                        f"Triton model {self.model!r} rejected {len(texts)} rows: {e}"
-                    ) from e
+                    raise error from e
                 EMBED_REQUESTS.labels(outcome="retried").inc()
                 if attempt == self.retries:
-                    raise EmbeddingUnavailable(
-                        f"Triton at {self.url} unavailable after {attempt + 1} tries: {e}"
-                    ) from e
-                delay = min(30.0, 0.5 * 2**attempt) * (0.5 + random.random())
+                    raise EmbeddingUnavailable(f"{error} (after {attempt + 1} tries)") from e
+                delay = self.backoff.delay(attempt)
                 log.warning(
                     "transient Triton error (%s), retry %d in %.1fs", e.status(), attempt + 1, delay
                 )
@@ -102,11 +202,22 @@ class TritonEmbedder:
         )
         EMBED_LATENCY.observe(time.perf_counter() - started)
         EMBED_REQUESTS.labels(outcome="ok").inc()
-        vectors = result.as_numpy(OUTPUT_NAME)
-        if vectors is None or vectors.shape != (len(texts), self.dim):
+        return self._checked(result.as_numpy(OUTPUT_NAME), len(texts))
+
+    def _checked(self, vectors: np.ndarray | None, rows: int) -> np.ndarray:
+        """The model's output as float32 [rows, dim]; another shape is a misconfiguration."""
+        if vectors is None or vectors.ndim != 2 or vectors.shape[0] != rows:
             shape = None if vectors is None else vectors.shape
-            raise EmbeddingRejected(
-                f"Triton model {self.model!r} returned shape {shape}, expected ({len(texts)}, {self.dim})"
+            raise EmbeddingMisconfigured(
+                f"Triton model {self.model!r} returned {OUTPUT_NAME} of shape {shape} for {rows}"
+                f" rows: not a {INPUT_NAME} -> {OUTPUT_NAME} embedding model",
+                setting="FRESHINDEX_TRITON_MODEL",
+            )
+        if vectors.shape[1] != self.dim:
+            raise EmbeddingMisconfigured(
+                f"Triton model {self.model!r} returns {vectors.shape[1]}-d vectors,"
+                f" settings say {self.dim}",
+                setting="FRESHINDEX_EMBEDDING_DIM",
             )
         out: np.ndarray = vectors.astype(np.float32, copy=False)
         return out

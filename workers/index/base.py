@@ -1,12 +1,16 @@
 """The `VectorIndex` interface: what the worker and retrieval need from any index backend.
 
-Implementations: `workers.index.lancedb.LanceIndex` (embedded default). The contract is shaped
-for Weaviate as well: deterministic object ids (the chunk id, a uuid5), metadata stored as
-properties, hybrid (BM25 + vector) search with metadata filters, delete by filter.
+Implementations: `workers.index.lancedb.LanceIndex` (embedded default, a folder) and
+`workers.index.weaviate.WeaviateIndex` (production: a Weaviate server). Both keep deterministic
+object ids (the chunk id, a uuid5), metadata as properties/columns, hybrid (BM25 + vector)
+search with metadata filters, delete by filter. Every method raises only the classified errors
+of `workers.errors`: `IndexUnavailable` (transient), `IndexMisconfigured` (terminal),
+`IndexRejected` (these objects), so the worker loop decides by type.
 """
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,6 +32,10 @@ FILTERABLE = (
     "price",
 )
 """Fields a search filter may name."""
+OPERATORS = ("=", "!=", "<", "<=", ">", ">=")
+"""Operators a search filter may use."""
+NUMERIC = frozenset({"price"})
+"""Filterable fields compared as numbers."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,6 +64,27 @@ class Filter:
     field: str
     op: str
     value: str
+
+
+def filter_value(f: Filter) -> str | float:
+    """The value of a filter, typed for its field (a finite float for numeric fields); raises
+    ValueError on an unknown field or operator, or a number that is not a finite number. Every
+    backend validates through this, so a filter means the same on each."""
+    if f.field not in FILTERABLE:
+        raise ValueError(
+            f"cannot filter on {f.field!r}: filterable fields are {', '.join(FILTERABLE)}"
+        )
+    if f.op not in OPERATORS:
+        raise ValueError(f"unknown operator {f.op!r}: use one of {' '.join(sorted(OPERATORS))}")
+    if f.field not in NUMERIC:
+        return f.value
+    try:
+        number = float(f.value)
+    except ValueError as e:
+        raise ValueError(f"{f.field} needs a number, got {f.value!r}") from e
+    if not math.isfinite(number):
+        raise ValueError(f"{f.field} needs a finite number, got {f.value!r}")
+    return number
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -106,3 +135,6 @@ class VectorIndex(ABC):
 
     def maintain(self) -> None:  # noqa: B027 - optional hook
         """Periodic housekeeping (compaction, index refresh). Default: nothing."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections. Default: nothing."""

@@ -14,4 +14,8 @@ def open_index(settings: Settings, *, create: bool = True) -> VectorIndex:
         return LanceIndex(
             settings.lancedb_uri, settings.index_name, settings.embedding_dim, create=create
         )
+    if settings.index_backend == "weaviate":
+        from workers.index.weaviate import WeaviateIndex
+
+        return WeaviateIndex(settings, create=create)
     raise ValueError(f"unknown index backend {settings.index_backend!r}")

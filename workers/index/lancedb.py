@@ -4,16 +4,24 @@ Why LanceDB as the embedded default (measured in shared/notes/local-services.md)
 process with no server, has native BM25 full-text and hybrid search, upserts by key
 (`merge_insert`), deletes by SQL predicate in milliseconds, and a second process can read while
 the worker writes. Rows are keyed by the chunk id (uuid5), so writes are idempotent.
+
+Every failure leaves this module classified once, at its boundary (`_guard`, `_classify`):
+storage that cannot be read or written right now (OSError; lance's "Not found", "No such file",
+"LanceError(IO)", "Not a directory", anything else lance raises that is not about the schema)
+is `IndexUnavailable`, so the worker holds its batch and retries; a table that does not fit the
+settings (another vector dimension, another schema) is `IndexMisconfigured`, naming the setting;
+a table a reader asks for that was never created is a plain `VectorIndexError` ("does not exist").
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
-import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import lancedb
 import numpy as np
@@ -21,13 +29,11 @@ import pyarrow as pa
 from lancedb.index import FTS
 from lancedb.rerankers import RRFReranker
 
-from workers.errors import VectorIndexError
-from workers.index.base import FILTERABLE, Filter, Hit, Row, Stored, VectorIndex
+from workers.errors import IndexMisconfigured, IndexUnavailable, VectorIndexError
+from workers.index.base import Filter, Hit, Row, Stored, VectorIndex, filter_value
 
 log = logging.getLogger("freshindex.index")
 
-_OPS = {"=", "!=", "<", "<=", ">", ">="}
-_NUMERIC = {"price"}
 _IN_CHUNK = 500
 
 
@@ -70,23 +76,9 @@ def where_clause(filters: list[Filter]) -> str | None:
     """SQL predicate of metadata filters; raises ValueError on an unknown field or operator."""
     parts = []
     for f in filters:
-        if f.field not in FILTERABLE:
-            raise ValueError(
-                f"cannot filter on {f.field!r}: filterable fields are {', '.join(FILTERABLE)}"
-            )
-        if f.op not in _OPS:
-            raise ValueError(f"unknown operator {f.op!r}: use one of {' '.join(sorted(_OPS))}")
-        if f.field in _NUMERIC:
-            try:
-                number = float(f.value)
-            except ValueError as e:
-                raise ValueError(f"{f.field} needs a number, got {f.value!r}") from e
-            if not math.isfinite(number):
-                raise ValueError(f"{f.field} needs a finite number, got {f.value!r}")
-            value = repr(number)
-        else:
-            value = quote(f.value)
-        parts.append(f"{f.field} {f.op} {value}")
+        value = filter_value(f)
+        literal = repr(value) if isinstance(value, float) else quote(value)
+        parts.append(f"{f.field} {f.op} {literal}")
     return " AND ".join(parts) or None
 
 
@@ -97,6 +89,67 @@ def _in(column: str, values: list[str]) -> str:
 def _batches(items: list[Any], size: int) -> Iterator[list[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+_IO_MARKERS = (
+    "not found",
+    "no such file",
+    "not a directory",
+    "lanceerror(io)",
+    "io error",
+    "permission denied",
+    "os error",
+    "timed out",
+    "connection",
+    "too many open files",
+    "commit conflict",
+    "retryable",
+)
+"""Words of lance errors about storage that may come back (they win over schema words)."""
+_SCHEMA_MARKERS = ("schema error", "lanceerror(schema)", "no field named")
+"""Words of lance errors about a table whose columns do not fit this code."""
+
+
+def _classify(e: Exception, doing: str) -> VectorIndexError:
+    """The classified error of a failed LanceDB call (raise it `from e`)."""
+    text = f"{type(e).__name__}: {e}"
+    message = f"LanceDB {doing} failed: {text}"
+    lowered = text.lower()
+    if isinstance(e, OSError) or any(m in lowered for m in _IO_MARKERS):
+        return IndexUnavailable(message)
+    if any(m in lowered for m in _SCHEMA_MARKERS):
+        return IndexMisconfigured(message, setting="FRESHINDEX_INDEX_NAME")
+    # Nothing else is known to be deterministic: hold the batch and retry rather than drop data.
+    return IndexUnavailable(message)
+
+
+@contextmanager
+def _guard(doing: str) -> Iterator[None]:
+    """Raise LanceDB/pyarrow failures inside the block as classified errors."""
+    try:
+        yield
+    except VectorIndexError:
+        raise
+    except Exception as e:
+        raise _classify(e, doing) from e
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _guarded(doing: str) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
+    """A method whose failures leave it classified (see `_guard`)."""
+
+    def decorate(method: Callable[_P, _R]) -> Callable[_P, _R]:
+        @functools.wraps(method)
+        def guarded(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+            with _guard(doing):
+                return method(*args, **kwargs)
+
+        return guarded
+
+    return decorate
 
 
 class LanceIndex(VectorIndex):
@@ -112,10 +165,10 @@ class LanceIndex(VectorIndex):
                     f"index {table!r} does not exist in {uri}: nothing has been indexed yet (is a worker running?)"
                 )
             self._table = self._open_or_create(table)
-        except (OSError, ValueError, RuntimeError) as e:
-            raise VectorIndexError(
-                f"LanceDB at {uri} (table {table!r}) cannot be opened: {e}"
-            ) from e
+        except VectorIndexError:
+            raise
+        except Exception as e:
+            raise _classify(e, f"open of table {table!r} in {uri}") from e
 
     def _open_or_create(self, name: str) -> Any:
         if name in self._db.list_tables().tables:
@@ -127,13 +180,15 @@ class LanceIndex(VectorIndex):
             table.add_columns({"document": "CAST('' AS STRING)"})
         width = table.schema.field("vector").type.list_size
         if width != self.dim:
-            raise VectorIndexError(
-                f"table {name!r} holds {width}-d vectors, settings say {self.dim}"
+            raise IndexMisconfigured(
+                f"table {name!r} holds {width}-d vectors, settings say {self.dim}",
+                setting="FRESHINDEX_EMBEDDING_DIM",
             )
         if not any(i.index_type == "FTS" for i in table.list_indices()):
             table.create_index("text", config=FTS(), replace=True)
         return table
 
+    @_guarded("lookup")
     def lookup(self, chunk_ids: list[str]) -> dict[str, Stored]:
         out: dict[str, Stored] = {}
         for ids in _batches(chunk_ids, _IN_CHUNK):
@@ -159,18 +214,17 @@ class LanceIndex(VectorIndex):
         if not rows:
             return
         data = pa.Table.from_pylist([self._to_row(r) for r in rows], schema=self.schema)
-        try:
+        with _guard(f"upsert of {len(rows)} rows"):
             self._table.merge_insert(
                 "id"
             ).when_matched_update_all().when_not_matched_insert_all().execute(data)
-        except (OSError, ValueError, RuntimeError) as e:
-            raise VectorIndexError(f"upsert of {len(rows)} rows failed: {e}") from e
 
     def _to_row(self, row: Row) -> dict[str, Any]:
         c, p = row.chunk, row.chunk.product
         if row.vector.shape != (self.dim,):
-            raise VectorIndexError(
-                f"vector of {c.chunk_id} has shape {row.vector.shape}, index wants ({self.dim},)"
+            raise IndexMisconfigured(
+                f"vector of {c.chunk_id} has shape {row.vector.shape}, index wants ({self.dim},)",
+                setting="FRESHINDEX_EMBEDDING_DIM",
             )
         return {
             "id": c.chunk_id,
@@ -199,6 +253,7 @@ class LanceIndex(VectorIndex):
             "vector": row.vector.astype(np.float32),
         }
 
+    @_guarded("delete of stale chunks")
     def delete_stale(
         self, keep_below: dict[tuple[str, str], int], drop_products: dict[str, set[str]]
     ) -> int:
@@ -221,11 +276,14 @@ class LanceIndex(VectorIndex):
         return deleted
 
     def search(self, text: str, vector: np.ndarray, *, k: int, filters: list[Filter]) -> list[Hit]:
-        query = self._table.search(query_type="hybrid").vector(vector.astype(np.float32)).text(text)
-        where = where_clause(filters)
-        if where:
-            query = query.where(where, prefilter=True)
-        rows = query.limit(k).rerank(RRFReranker()).to_list()
+        where = where_clause(filters)  # a bad filter is the caller's ValueError, not the index's
+        with _guard("search"):
+            query = (
+                self._table.search(query_type="hybrid").vector(vector.astype(np.float32)).text(text)
+            )
+            if where:
+                query = query.where(where, prefilter=True)
+            rows = query.limit(k).rerank(RRFReranker()).to_list()
         return [self._hit(r) for r in rows[:k]]
 
     @staticmethod
@@ -250,9 +308,11 @@ class LanceIndex(VectorIndex):
             fields=fields,
         )
 
+    @_guarded("count")
     def count(self) -> int:
         return int(self._table.count_rows())
 
+    @_guarded("freshness query")
     def freshness(self, since: datetime) -> list[float]:
         stamp = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
         rows = (
@@ -266,6 +326,7 @@ class LanceIndex(VectorIndex):
         indexed = rows.column("indexed_at").to_pylist()
         return [(i - p).total_seconds() for p, i in zip(published, indexed, strict=True)]
 
+    @_guarded("snapshot")
     def snapshot(self) -> dict[str, tuple[str, str, int]]:
         rows = (
             self._table.to_arrow()
@@ -274,6 +335,7 @@ class LanceIndex(VectorIndex):
         )
         return {r["id"]: (r["product_id"], r["content_hash"], r["chunk_index"]) for r in rows}
 
+    @_guarded("maintenance")
     def maintain(self) -> None:
         """Compact small files, fold new rows into the indices, drop versions older than 10 min."""
         self._table.optimize(cleanup_older_than=timedelta(minutes=10))
