@@ -154,16 +154,19 @@ def status(settings: Settings, *, window: timedelta = timedelta(minutes=15)) -> 
     }
     try:
         index = open_index(settings, create=False)
-        since = datetime.now(UTC) - window
-        report["index"] = {
-            "backend": settings.index_backend,
-            "name": settings.index_name,
-            "rows": index.count(),
-        }
-        report["freshness"] = {
-            "window_s": window.total_seconds(),
-            **freshness_summary(index.freshness(since)),
-        }
+        try:
+            since = datetime.now(UTC) - window
+            report["index"] = {
+                "backend": settings.index_backend,
+                "name": settings.index_name,
+                "rows": index.count(),
+            }
+            report["freshness"] = {
+                "window_s": window.total_seconds(),
+                **freshness_summary(index.freshness(since)),
+            }
+        finally:
+            index.close()
     except VectorIndexError as e:
         report["index"] = {
             "backend": settings.index_backend,

@@ -34,12 +34,15 @@ async def search(
     """Top `k` chunks for `query` from the live index; with `per_product`, the best chunk of each
     of the top `k` products (hits are fetched deeper so that k distinct products can be found)."""
     index = open_index(settings, create=False)
-    embedder = TritonEmbedder(settings)
     try:
-        vector = (await embedder.embed([settings.query_prefix + query]))[0]
+        embedder = TritonEmbedder(settings)
+        try:
+            vector = (await embedder.embed([settings.query_prefix + query]))[0]
+        finally:
+            await embedder.close()
+        hits = index.search(query, vector, k=k * 5 if per_product else k, filters=filters or [])
     finally:
-        await embedder.close()
-    hits = index.search(query, vector, k=k * 5 if per_product else k, filters=filters or [])
+        index.close()
     return best_per_product(hits, k) if per_product else hits
 
 

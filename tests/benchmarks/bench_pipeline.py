@@ -134,7 +134,11 @@ def steady_freshness(
             next_at += interval
             time.sleep(max(0.0, next_at - time.perf_counter()))
     wait_until_caught_up(settings, timeout_s=3600, poll_s=0.2)
-    return open_index(settings, create=False).freshness(start)
+    index = open_index(settings, create=False)
+    try:
+        return index.freshness(start)
+    finally:
+        index.close()
 
 
 def main() -> int:
