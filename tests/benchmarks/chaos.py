@@ -37,9 +37,15 @@ from ingest.producer import KafkaSink
 from ingest.publish import chunker_for, publish_feed
 from schemas.settings import Settings
 from tests.integration.conftest import settings_for
-from tests.integration.harness import WorkerProcess, expected_state, product, write_feed
+from tests.integration.harness import (
+    WorkerProcess,
+    expected_state,
+    product,
+    triton_inference_count,
+    write_feed,
+)
 from workers.index.factory import open_index
-from workers.ops import consumer_lag, dead_letters, wait_until_caught_up
+from workers.ops import dead_letters, wait_until_caught_up
 
 Say = Callable[[str], None]
 
@@ -90,15 +96,15 @@ class Run:
         self.feeds.append(feed)
         return report.chunks
 
-    def wait_indexing_started(self, timeout_s: float = 120) -> None:
-        """Until the worker has committed something of the newest generation (mid-stream)."""
-        start = sum(p.committed or 0 for p in consumer_lag(self.settings))
+    def wait_indexing_started(self, since_rows: int, timeout_s: float = 120) -> None:
+        """Until Triton has embedded some rows of the newest generation: the worker is in the
+        middle of a batch (its offsets are committed only once the whole batch is written)."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            lag = consumer_lag(self.settings)
-            if sum(p.committed or 0 for p in lag) > start:
+            if triton_inference_count(self.settings) >= since_rows + 32:
                 return
-            time.sleep(0.2)
+            time.sleep(0.1)
+        raise TimeoutError(f"the worker embedded nothing within {timeout_s:.0f} s")
 
     def check(self, name: str, dead_before: int, recovered_at: float, say: Say) -> dict[str, Any]:
         wait_until_caught_up(self.settings, timeout_s=900, poll_s=0.5)
@@ -129,9 +135,10 @@ def _dead(run: Run) -> int:
 
 
 def fault_service(run: Run, name: str, *, kill: bool, pause_s: float, say: Say) -> dict[str, Any]:
+    rows = triton_inference_count(run.settings)
     chunks = run.publish_generation()
     dead_before = _dead(run)
-    run.wait_indexing_started()
+    run.wait_indexing_started(rows)
     how = "kill -9" if kill else "SIGTERM"
     say(f"  {how} {name} while indexing {chunks} chunks; back after {pause_s:.0f} s")
     stack.stop_service(run.info.home, name, kill=kill)
@@ -144,9 +151,11 @@ def fault_worker(run: Run, say: Say) -> dict[str, Any]:
     chunks = run.publish_generation()
     dead_before = _dead(run)
     assert run.worker is not None
+    rows = triton_inference_count(run.settings)
     for how in ("SIGTERM", "kill -9"):
-        run.wait_indexing_started()
+        run.wait_indexing_started(rows)
         time.sleep(run.rng.uniform(0.0, 3.0))
+        rows = triton_inference_count(run.settings)
         say(f"  {how} the worker at a random point while indexing {chunks} chunks")
         if how == "SIGTERM":
             run.worker.stop()

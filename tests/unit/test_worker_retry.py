@@ -322,3 +322,23 @@ def test_index_dimension_mismatch_is_terminal_and_writes_nothing(
         process(worker, raw_messages(chunk(record("A"))))
     assert raised.value.setting == "FRESHINDEX_EMBEDDING_DIM"
     assert lance.count() == 0
+
+
+def test_a_rebalance_forgets_commits_the_broker_never_confirmed() -> None:
+    from collections import defaultdict
+
+    from faust.types import TP
+
+    from workers.app import forget_unconfirmed_commits_of
+
+    class Consumer:
+        def __init__(self) -> None:
+            # faust's in-memory record: 154 was "committed" while the broker was down
+            self._committed_offset: defaultdict[TP, int | None] = defaultdict(lambda: None)
+
+    consumer = Consumer()
+    mine, other = TP("chunks", 0), TP("chunks", 1)
+    consumer._committed_offset.update({mine: 154, other: 7})
+    forget_unconfirmed_commits_of(consumer, {mine})
+    assert consumer._committed_offset[mine] is None  # the replayed batch will be committed again
+    assert consumer._committed_offset[other] == 7
