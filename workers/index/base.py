@@ -10,6 +10,7 @@ of `workers.errors`: `IndexUnavailable` (transient), `IndexMisconfigured` (termi
 
 from __future__ import annotations
 
+import json
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -96,6 +97,36 @@ class Hit:
     score: float
     text: str
     fields: dict[str, Any]
+
+
+def row_properties(row: Row) -> dict[str, Any]:
+    """The stored fields of a chunk (everything but its id and vector), the same in every
+    backend: metadata of the chunk and of its product, the hashes of the change check, times."""
+    c, p = row.chunk, row.chunk.product
+    return {
+        "product_id": c.product_id,
+        "document": c.document,
+        "chunk_index": c.chunk_index,
+        "chunk_count": c.chunk_count,
+        "text": c.text,
+        "section": c.section,
+        "token_count": c.token_count,
+        "content_hash": c.content_hash,
+        "record_hash": c.metadata_hash(),
+        "title": p.title,
+        "source": p.source,
+        "url": p.url,
+        "brand": p.brand,
+        "category": p.category,
+        "price": float(p.price) if p.price is not None else None,
+        "price_text": str(p.price) if p.price is not None else None,
+        "currency": p.currency,
+        "availability": p.availability.value if p.availability else None,
+        "attributes": json.dumps(p.attributes, sort_keys=True, ensure_ascii=False),
+        "updated_at": p.updated_at,
+        "published_at": c.published_at,
+        "indexed_at": row.indexed_at,
+    }
 
 
 class VectorIndex(ABC):

@@ -30,7 +30,7 @@ from lancedb.index import FTS
 from lancedb.rerankers import RRFReranker
 
 from workers.errors import IndexMisconfigured, IndexUnavailable, VectorIndexError
-from workers.index.base import Filter, Hit, Row, Stored, VectorIndex, filter_value
+from workers.index.base import Filter, Hit, Row, Stored, VectorIndex, filter_value, row_properties
 
 log = logging.getLogger("freshindex.index")
 
@@ -220,7 +220,7 @@ class LanceIndex(VectorIndex):
             ).when_matched_update_all().when_not_matched_insert_all().execute(data)
 
     def _to_row(self, row: Row) -> dict[str, Any]:
-        c, p = row.chunk, row.chunk.product
+        c = row.chunk
         if row.vector.shape != (self.dim,):
             raise IndexMisconfigured(
                 f"vector of {c.chunk_id} has shape {row.vector.shape}, index wants ({self.dim},)",
@@ -228,28 +228,7 @@ class LanceIndex(VectorIndex):
             )
         return {
             "id": c.chunk_id,
-            "product_id": c.product_id,
-            "document": c.document,
-            "chunk_index": c.chunk_index,
-            "chunk_count": c.chunk_count,
-            "text": c.text,
-            "section": c.section,
-            "token_count": c.token_count,
-            "content_hash": c.content_hash,
-            "record_hash": c.metadata_hash(),
-            "title": p.title,
-            "source": p.source,
-            "url": p.url,
-            "brand": p.brand,
-            "category": p.category,
-            "price": float(p.price) if p.price is not None else None,
-            "price_text": str(p.price) if p.price is not None else None,
-            "currency": p.currency,
-            "availability": p.availability.value if p.availability else None,
-            "attributes": json.dumps(p.attributes, sort_keys=True, ensure_ascii=False),
-            "updated_at": p.updated_at,
-            "published_at": c.published_at,
-            "indexed_at": row.indexed_at,
+            **row_properties(row),
             "vector": row.vector.astype(np.float32),
         }
 

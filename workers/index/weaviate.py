@@ -59,7 +59,15 @@ from weaviate.exceptions import (
 
 from schemas.settings import Settings
 from workers.errors import IndexMisconfigured, IndexRejected, IndexUnavailable, VectorIndexError
-from workers.index.base import Filter, Hit, Row, Stored, VectorIndex, filter_value
+from workers.index.base import (
+    Filter,
+    Hit,
+    Row,
+    Stored,
+    VectorIndex,
+    filter_value,
+    row_properties,
+)
 from workers.retry import INDEX_WRITE
 
 log = logging.getLogger("freshindex.index")
@@ -644,36 +652,13 @@ class WeaviateIndex(VectorIndex):
         return failed
 
     def _to_object(self, row: Row) -> DataObject[Any, Any]:
-        c, p = row.chunk, row.chunk.product
+        c = row.chunk
         if row.vector.shape != (self.dim,):
             raise IndexMisconfigured(
                 f"vector of {c.chunk_id} has shape {row.vector.shape}, index wants ({self.dim},)",
                 setting="FRESHINDEX_EMBEDDING_DIM",
             )
-        properties = {
-            "product_id": c.product_id,
-            "document": c.document,
-            "chunk_index": c.chunk_index,
-            "chunk_count": c.chunk_count,
-            "text": c.text,
-            "section": c.section,
-            "token_count": c.token_count,
-            "content_hash": c.content_hash,
-            "record_hash": c.metadata_hash(),
-            "title": p.title,
-            "source": p.source,
-            "url": p.url,
-            "brand": p.brand,
-            "category": p.category,
-            "price": float(p.price) if p.price is not None else None,
-            "price_text": str(p.price) if p.price is not None else None,
-            "currency": p.currency,
-            "availability": p.availability.value if p.availability else None,
-            "attributes": json.dumps(p.attributes, sort_keys=True, ensure_ascii=False),
-            "updated_at": p.updated_at,
-            "published_at": c.published_at,
-            "indexed_at": row.indexed_at,
-        }
+        properties = row_properties(row)
         return DataObject(
             uuid=c.chunk_id, properties=properties, vector=row.vector.astype(np.float32).tolist()
         )
