@@ -8,8 +8,8 @@ deletions: all need embedding), and while the worker is indexing it:
   (a) `broker`: kill -9 Apache Kafka, restart it on the same ports;
   (b) `index`: kill -9 Weaviate, restart it on the same ports;
   (c) `triton`: stop Triton (SIGTERM, a graceful unload) for `triton_pause_s`, restart it;
-  (d) `worker`: SIGTERM the worker at a random point and start another; then kill -9 that one
-      at a random point and start another.
+  (d) `worker`: SIGTERM the worker at a random point of a generation and start another; then
+      kill -9 that one at a random point of the next generation and start another.
 After each fault the index must equal the published state:
   - `lost`: chunks the published state has that the index lacks (or holds with other content);
   - `duplicated`: rows the index holds beyond the published state (stale or repeated chunks);
@@ -148,14 +148,14 @@ def fault_service(run: Run, name: str, *, kill: bool, pause_s: float, say: Say) 
 
 
 def fault_worker(run: Run, say: Say) -> dict[str, Any]:
-    chunks = run.publish_generation()
+    """SIGTERM the worker at a random point of one generation, kill -9 the next one's."""
     dead_before = _dead(run)
     assert run.worker is not None
-    rows = triton_inference_count(run.settings)
     for how in ("SIGTERM", "kill -9"):
-        run.wait_indexing_started(rows)
-        time.sleep(run.rng.uniform(0.0, 3.0))
         rows = triton_inference_count(run.settings)
+        chunks = run.publish_generation()
+        run.wait_indexing_started(rows)
+        time.sleep(run.rng.uniform(0.0, 1.0))
         say(f"  {how} the worker at a random point while indexing {chunks} chunks")
         if how == "SIGTERM":
             run.worker.stop()
