@@ -428,3 +428,18 @@ def test_a_collection_unknown_to_a_restarting_server_is_held_not_fatal() -> None
     # gRPC answers before the schema is replayed from Raft: seen after every Weaviate restart
     error = WeaviateQueryError("could not find class Idx_ab12cd in schema", "GRPC search")
     assert isinstance(_classify(error), IndexUnavailable)
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "explorer: list class: search: object search at index idx_4e91d33b: no read replica found",
+        "something no list of known messages foresees",
+    ],
+)
+def test_a_restarting_server_and_unknown_errors_hold_rather_than_stop(message: str) -> None:
+    assert isinstance(_classify(WeaviateQueryError(message, "GRPC search")), IndexUnavailable)
+
+
+def test_a_per_object_replica_error_is_retried_not_dead_lettered() -> None:
+    assert looks_transient("no read replica found for shard abc")

@@ -174,6 +174,8 @@ _MARKERS = (
             # collection this worker opened (and checked) is briefly unknown. If it was really
             # dropped, the worker holds and logs every try rather than writing elsewhere.
             "could not find class",
+            "replica",  # "no read replica found": shards still loading after a restart
+            "shard",
             "read-only",
             "readonly",
             "resource exhausted",
@@ -278,7 +280,9 @@ def _classify(e: BaseException, doing: str = "Weaviate call") -> VectorIndexErro
     """The classified error for a failure of weaviate-client (raise it `from e`)."""
     links = list(_chain(e))
     kind = next((k for k in map(_kind_by_type, links) if k), None)
-    kind = kind or _kind_by_message(" ".join(str(link) for link in links)) or _OTHER
+    # Unrecognised: hold and retry (logged at every try) rather than stop the worker: a restarting
+    # server says things no list foresees ("no read replica found" while its shards load).
+    kind = kind or _kind_by_message(" ".join(str(link) for link in links)) or _UNAVAILABLE
     message = f"{doing} failed: {type(e).__name__}: {e}"
     if kind == _UNAVAILABLE:
         return IndexUnavailable(message)
