@@ -37,6 +37,7 @@ from infra.stack.supervisor import (
     launched_binary,
     log_excerpt,
     owns_group,
+    pid_alive,
     spawn,
     stop_group,
 )
@@ -114,7 +115,8 @@ def _settings_env(home: Path, stack: str, specs: list[ServiceSpec], state: State
     return env
 
 
-def _allocate(spec: ServiceSpec) -> dict[str, int]:
+def allocate_ports(spec: ServiceSpec) -> dict[str, int]:
+    """Ports for a service's first start (its own rule, else any free ones)."""
     if spec.allocate_ports is not None:
         return spec.allocate_ports()
     return {name: free_port() for name in spec.port_names}
@@ -135,10 +137,13 @@ class _Starting:
     started: float
 
 
-def _start(home: Path, spec: ServiceSpec, ports: dict[str, int]) -> _Starting:
+def _start(
+    home: Path, spec: ServiceSpec, ports: dict[str, int], extra_env: dict[str, str] | None = None
+) -> _Starting:
     launch = spec.launch(home, ports)
     log_path = home / "logs" / f"{spec.name}.log"
-    proc = spawn(spec.name, launch.cmd, launch.env, log_path, cwd=launch.cwd)
+    env = {**launch.env, **(extra_env or {})}
+    proc = spawn(spec.name, launch.cmd, env, log_path, cwd=launch.cwd)
     recorded = Recorded(
         name=spec.name,
         pid=proc.pid,
@@ -159,8 +164,6 @@ def _not_ready(starting: _Starting, why: str) -> ServiceNotReady:
 
 def _wait_ready(starting: list[_Starting], timeout_s: float) -> None:
     """Poll every service until ready; raise ServiceNotReady if one exits or time runs out."""
-    from infra.stack.supervisor import pid_alive
-
     deadline = time.monotonic() + timeout_s
     pending = list(starting)
     while pending:
@@ -210,7 +213,7 @@ def up(
                 continue
             if recorded is not None:
                 _stop_recorded(recorded, spec.stop_timeout_s)  # what is left of a dead one
-            ports = dict(recorded.ports) if recorded else _allocate(spec)
+            ports = dict(recorded.ports) if recorded else allocate_ports(spec)
             s = _start(home, spec, ports)
             starting.append(s)
             state.services[spec.name] = s.recorded
@@ -295,6 +298,25 @@ def restart(home: Path, name: str, *, timeout_s: float = 180) -> Service:
     _wait_ready([s], timeout_s)
     r = s.recorded
     return Service(name, r.pid, spec.address(r.ports), r.log, dict(r.ports))
+
+
+def start_service(
+    home: Path,
+    spec: ServiceSpec,
+    ports: dict[str, int],
+    *,
+    extra_env: dict[str, str] | None = None,
+    timeout_s: float = 180,
+) -> Recorded:
+    """Start one service outside any recorded stack (tests that need their own server) and wait
+    until it is ready; stop it with `supervisor.stop_group(name, recorded.pid, ...)`."""
+    s = _start(home, spec, ports, extra_env)
+    try:
+        _wait_ready([s], timeout_s)
+    except BaseException:
+        stop_group(spec.name, s.recorded.pid, 5.0)
+        raise
+    return s.recorded
 
 
 def status(home: Path) -> dict[str, dict[str, object]]:

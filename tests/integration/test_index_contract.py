@@ -6,7 +6,6 @@ others were written) and refuse a bad API key."""
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
@@ -20,8 +19,9 @@ import numpy as np
 import pytest
 
 from infra.stack import weaviate as wv
+from infra.stack.local import allocate_ports, start_service
 from infra.stack.service import ServiceSpec
-from infra.stack.supervisor import free_port, spawn, stop_group
+from infra.stack.supervisor import stop_group
 from schemas.models import Chunk, ProductMetadata, chunk_id, content_hash
 from schemas.settings import Settings
 from tests.unit.fakes import PUBLISHED, as_document, text_vector
@@ -50,21 +50,13 @@ class WeaviateServer:
     pgid: int | None = None
 
     def __post_init__(self) -> None:
-        allocate = self.spec.allocate_ports
-        self.ports = allocate() if allocate else {n: free_port() for n in self.spec.port_names}
+        self.ports = allocate_ports(self.spec)
 
     def start(self) -> None:
-        launch = self.spec.launch(self.home, self.ports)
-        env = {**launch.env, **self.extra_env}
-        proc = spawn("weaviate", launch.cmd, env, self.home / "weaviate.log", cwd=launch.cwd)
-        self.pgid = proc.pid
-        deadline = time.monotonic() + READY_S
-        while not self.spec.ready(self.ports):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                log = (self.home / "weaviate.log").read_text(errors="replace")[-3000:]
-                raise RuntimeError(f"Weaviate did not become ready:\n{log}")
-            time.sleep(0.2)
+        recorded = start_service(
+            self.home, self.spec, self.ports, extra_env=self.extra_env, timeout_s=READY_S
+        )
+        self.pgid = recorded.pid
 
     def stop(self) -> None:
         if self.pgid is not None:
