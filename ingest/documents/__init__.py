@@ -1,8 +1,11 @@
 """Document sources: PDF, DOCX, HTML, Markdown and text files parsed into ordered, cleaned
-elements with their section heading (`parse_document`), and manifests that map document files to
-products (`read_manifest`, `specs_for_paths`).
+elements with their section heading (`parse_document`, in a parser process, within
+`DocumentLimits`), and manifests that map document files to products (`read_manifest`,
+`specs_for_paths`).
 """
 
+from ingest.documents.errors import DocumentLimitExceeded, DocumentParserUnavailable
+from ingest.documents.limits import DocumentLimits
 from ingest.documents.manifest import (
     DocumentSpec,
     ManifestRejected,
@@ -21,6 +24,9 @@ __all__ = [
     "SUPPORTED_SUFFIXES",
     "DocumentElement",
     "DocumentError",
+    "DocumentLimitExceeded",
+    "DocumentLimits",
+    "DocumentParserUnavailable",
     "DocumentSpec",
     "ManifestRejected",
     "ParsedDocument",

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 _ENV = {"DO_NOT_TRACK": "true", "SCARF_NO_ANALYTICS": "true", "UNSTRUCTURED_DISABLE_NOTICE": "1"}
 _NO_LANGUAGE_DETECTION = [""]
 _SENTENCE_END = re.compile(r"[.!?;,]\W*$")
+_MARKDOWN_EXTENSIONS = ("tables", "fenced_code")  # partition_md's default
 
 for _name, _value in _ENV.items():  # before unstructured is first imported, as its docs ask
     os.environ.setdefault(_name, _value)
@@ -55,12 +56,32 @@ def partition_html(text: str) -> list[Element]:
     return partition(text=text, languages=_NO_LANGUAGE_DETECTION)
 
 
+def markdown_html(text: str) -> str:
+    """A Markdown document rendered to HTML as `unstructured`'s `partition_md` renders it."""
+    import markdown
+
+    html: str = markdown.markdown(text, extensions=list(_MARKDOWN_EXTENSIONS))
+    return html
+
+
+def partition_markdown_html(html: str) -> list[Element]:
+    """Elements of a Markdown document already rendered by `markdown_html` (tables included):
+    `partition_md` without rendering twice (the caller measures the HTML first)."""
+    _setup()
+    from unstructured.file_utils.model import FileType
+    from unstructured.partition.html import partition_html as partition
+
+    return partition(
+        text=html,
+        metadata_file_type=FileType.MD,
+        detection_origin="md",
+        languages=_NO_LANGUAGE_DETECTION,
+    )
+
+
 def partition_markdown(text: str) -> list[Element]:
     """Elements of a Markdown document (rendered to HTML by `markdown`, tables included)."""
-    _setup()
-    from unstructured.partition.md import partition_md as partition
-
-    return partition(text=text, languages=_NO_LANGUAGE_DETECTION)
+    return partition_markdown_html(markdown_html(text))
 
 
 def partition_plain_text(text: str) -> list[Element]:
@@ -81,6 +102,19 @@ def _demote_sentences(elements: list[Element]) -> list[Element]:
         else e
         for e in elements
     ]
+
+
+def warm_up() -> None:
+    """Import the partitioners and build the tokenizer now (the parser process does it once,
+    before it takes documents)."""
+    import unstructured.cleaners.core
+    import unstructured.partition.docx
+    import unstructured.partition.html
+    import unstructured.partition.text
+    import unstructured.partition.text_type  # noqa: F401
+
+    _setup()
+    _offline_nlp()
 
 
 @functools.cache

@@ -12,6 +12,10 @@ output expressed as `unstructured` elements:
 - tables are regions ruled with drawn rectangles or lines (cell borders); their text lines are
   grouped into rows by height and into cells left to right. Borderless tables stay text lines,
   as in `unstructured`'s "fast" strategy, which finds no tables at all.
+
+Pages are laid out one at a time and the text lines and characters so far are counted against
+the limits (`max_elements`, `max_text_chars`) after each page, so a PDF with too much text stops
+at the page that passes a limit.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from pdfminer.layout import LAParams, LTChar, LTCurve, LTPage, LTTextBox, LTText
 from pdfminer.pdfdocument import PDFEncryptionError, PDFPasswordIncorrect
 
 from ingest.documents.errors import DocumentError
+from ingest.documents.limits import DocumentLimits, count, exceeded
 
 if TYPE_CHECKING:
     from unstructured.documents.elements import Element
@@ -71,9 +76,9 @@ class _Table:
     rows: tuple[tuple[str, ...], ...]
 
 
-def partition_pdf(path: Path) -> list[Element]:
+def partition_pdf(path: Path, limits: DocumentLimits) -> list[Element]:
     """Elements of a text PDF: titles with levels, paragraphs, list items, ruled tables."""
-    pages = _read_pages(path)
+    pages = _read_pages(path, limits)
     lines = [line for page in pages for line in page.lines]
     body = _body_style(lines)
     levels = _heading_levels(lines, body)
@@ -83,11 +88,13 @@ def partition_pdf(path: Path) -> list[Element]:
     return elements
 
 
-def _read_pages(path: Path) -> list[_Page]:
+def _read_pages(path: Path, limits: DocumentLimits) -> list[_Page]:
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            pages = [_page(layout) for layout in extract_pages(path, laparams=LAParams())]
+            pages = _within_limits(
+                (_page(layout) for layout in extract_pages(path, laparams=LAParams())), limits
+            )
     except PDFPasswordIncorrect as e:
         raise DocumentError("encrypted PDF: it needs a password to open") from e
     except PDFEncryptionError as e:
@@ -95,6 +102,25 @@ def _read_pages(path: Path) -> list[_Page]:
     for warning in caught:
         logger.debug("pdfminer warning for %s: %s", path.name, warning.message)
     return pages
+
+
+def _within_limits(pages: Iterator[_Page], limits: DocumentLimits) -> list[_Page]:
+    """The pages, stopped at the first one that takes the text lines or characters over a limit."""
+    out: list[_Page] = []
+    lines = chars = 0
+    for page in pages:
+        out.append(page)
+        lines += len(page.lines)
+        chars += sum(len(line.text) for line in page.lines)
+        if lines > limits.max_elements:
+            limit = count(limits.max_elements)
+            raise exceeded(f"more than {limit} text lines by page {len(out)}", "max_elements")
+        if chars > limits.max_text_chars:
+            limit = count(limits.max_text_chars)
+            raise exceeded(
+                f"more than {limit} characters of text by page {len(out)}", "max_text_chars"
+            )
+    return out
 
 
 def _page(layout: LTPage) -> _Page:

@@ -369,7 +369,7 @@ def test_bad_input_is_a_document_error(tmp_path: Path, name: str, data: bytes, r
         ("locked.pdf", encrypted_pdf, "encrypted PDF: it needs a password"),
         ("scan.pdf", shapes_only_pdf, r"no text found \(a scanned PDF without a text layer\?\)"),
         ("truncated.pdf", truncated_pdf, "corrupt or unreadable PDF"),
-        ("archive.docx", zip_not_docx, "corrupt or unreadable DOCX"),
+        ("archive.docx", zip_not_docx, "not a DOCX: the package has no word/document.xml"),
     ],
 )
 def test_bad_generated_files(tmp_path: Path, name: str, make: object, reason: str) -> None:
@@ -404,7 +404,8 @@ def no_model(name, *args, **kwargs):
     raise AssertionError(f"spacy.load({name!r}) called: a trained model would be needed")
 spacy.load = no_model
 
-from ingest.documents import parse_document
+from ingest.documents.limits import DocumentLimits
+from ingest.documents.parse import parse_in_process
 import unstructured.nlp.tokenize as tokenize
 
 def no_download(*args, **kwargs):
@@ -413,7 +414,7 @@ tokenize._install_spacy_model = no_download
 tokenize._download_with_timeout = no_download
 
 for name in sys.argv[1:]:
-    doc = parse_document(Path(name))
+    doc = parse_in_process(Path(name), DocumentLimits())
     assert doc.elements, name
 assert not attempts, attempts
 print("offline ok", len(sys.argv) - 1)
@@ -423,7 +424,8 @@ print("offline ok", len(sys.argv) - 1)
 def test_parsing_needs_no_network_no_nltk_data_and_no_spacy_model(tmp_path: Path) -> None:
     """A fresh interpreter with sockets refused, an empty NLTK_DATA, `spacy.load` and
     unstructured's model installer booby-trapped parses every format: no model is fetched, no
-    analytics ping is sent (it would show up as a refused connection)."""
+    analytics ping is sent (it would show up as a refused connection). It parses in its own
+    process (`parse_in_process`, what the parser process runs), where the traps are set."""
     files = [write_pdf(tmp_path / "a.pdf"), write_docx(tmp_path / "b.docx")]
     for name, text in (("c.html", HTML), ("d.md", MARKDOWN), ("e.txt", TEXT)):
         files.append(tmp_path / name)
