@@ -49,6 +49,10 @@ def crawl(
 
     Pages unchanged since the last crawl (HTTP 304 from the crawl cache in
     $FRESHINDEX_HOME/crawl-cache, or the same extracted product) are not published again.
+    Product ids are namespaced by site (`shop.example:SKU`) unless the host is listed in
+    $FRESHINDEX_CRAWL_SITE_CATALOG; two pages claiming one id with different products are
+    reported as a conflict and neither is published. Timeouts: $FRESHINDEX_CRAWL_DOWNLOAD_TIMEOUT_S,
+    retried $FRESHINDEX_CRAWL_TIMEOUT_RETRIES times; sitemaps: $FRESHINDEX_CRAWL_MAX_SITEMAP_BYTES.
     """
     from kafka.errors import KafkaError
 
@@ -58,7 +62,9 @@ def crawl(
     from ingest.pages.crawl import crawl as run_crawl
 
     settings = Settings.load()
-    options = CrawlOptions(max_pages=max_pages, max_page_bytes=max_page_bytes)
+    options = CrawlOptions.from_settings(
+        settings, max_pages=max_pages, max_page_bytes=max_page_bytes
+    )
     try:
         if not dry_run:
             ensure_topics(settings)  # fail fast when the broker is not there, before crawling

@@ -1,9 +1,14 @@
 """`freshindex crawl`: crawl product pages with Scrapy, extract products, publish the changed ones.
 
     start URLs + sitemaps ─> ProductSpider (robots.txt, AutoThrottle, HTTP cache, retries)
-        ─> one outcome per page ─> unchanged? (HTTP 304, or same record hash as last time)
+        ─> one outcome per page ─> id claimed by another page? (`claims`: kept once, or conflict)
+        ─> unchanged? (HTTP 304, or same record hash as last time)
         ─> publish_items (the feeds' prepare chain and producer, source `crawl:<host>`)
         ─> remember url -> record hash
+
+Product ids are namespaced by site (`ingest.pages.identity`): a page of `shop.example` can only
+write `shop.example:<sku>`, unless its host is listed in `FRESHINDEX_CRAWL_SITE_CATALOG`; the
+report says who owns each id.
 
 Incremental recrawls: Scrapy's HTTP cache (RFC 2616 policy) keeps every page with its
 ETag/Last-Modified under `<state_dir>/httpcache` and revalidates it on the next crawl; a 304 for a
@@ -23,15 +28,20 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from ingest.errors import IngestError
 from ingest.feeds.reader import Accepted
+from ingest.pages.claims import sort_claims
+from ingest.pages.identity import catalog_sites
+from ingest.pages.middleware import TIMEOUT_RETRIES_SETTING
 from ingest.pages.spider import (
+    OFFSITE,
     CrawlPlan,
     PageLog,
     PageRecord,
@@ -66,14 +76,30 @@ class CrawlOptions:
     """Requests in flight per domain (AutoThrottle adapts below it)."""
     autothrottle_start_delay_s: float = 0.5
     """AutoThrottle's first delay between requests to a domain."""
-    download_timeout_s: float = 30.0
+    download_timeout_s: float = 20.0
     """Timeout of one request."""
     retry_times: int = 2
     """Retries of a request after a transient error (TRANSIENT_HTTP_CODES, connection errors)."""
+    timeout_retries: int = 1
+    """Retries of a request that timed out (each costs `download_timeout_s`)."""
+    max_sitemap_bytes: int = 50 * 1024 * 1024
+    """Larger sitemaps (downloaded, or after gzip decompression) are reported, not read."""
     max_redirects: int = 5
     """Longer redirect chains are reported as redirect loops."""
     user_agent: str = "freshindex-crawler/0.1"
     """User-Agent header, also the name matched in robots.txt."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **options: Any) -> CrawlOptions:
+        """The options the settings give (`crawl_*`), then `options` (the CLI's) over them."""
+        return cls(
+            **{
+                "download_timeout_s": settings.crawl_download_timeout_s,
+                "timeout_retries": settings.crawl_timeout_retries,
+                "max_sitemap_bytes": settings.crawl_max_sitemap_bytes,
+                **options,
+            }
+        )
 
 
 def scrapy_settings(options: CrawlOptions, state_dir: Path) -> dict[str, Any]:
@@ -93,6 +119,11 @@ def scrapy_settings(options: CrawlOptions, state_dir: Path) -> dict[str, Any]:
         "RETRY_ENABLED": True,
         "RETRY_TIMES": options.retry_times,
         "RETRY_HTTP_CODES": list(TRANSIENT_HTTP_CODES),
+        TIMEOUT_RETRIES_SETTING: options.timeout_retries,
+        "DOWNLOADER_MIDDLEWARES": {
+            "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+            "ingest.pages.middleware.CrawlRetryMiddleware": 550,
+        },
         "REDIRECT_MAX_TIMES": options.max_redirects,
         "HTTPCACHE_ENABLED": True,
         "HTTPCACHE_POLICY": "scrapy.extensions.httpcache.RFC2616Policy",
@@ -126,6 +157,15 @@ class SeenStore:
 
     def urls(self) -> frozenset[str]:
         return frozenset(row[0] for row in self._db.execute("SELECT url FROM pages"))
+
+    def product_ids(self, urls: Iterable[str]) -> dict[str, str]:
+        """url -> product id last published from it, for those of `urls` published before."""
+        found: dict[str, str] = {}
+        for url in urls:
+            row = self._db.execute("SELECT product_id FROM pages WHERE url = ?", (url,)).fetchone()
+            if row is not None:
+                found[url] = row[0]
+        return found
 
     def unchanged(self, url: str, digest: str) -> bool:
         row = self._db.execute("SELECT record_hash FROM pages WHERE url = ?", (url,)).fetchone()
@@ -169,7 +209,15 @@ class CrawlReport:
     rejected: list[PageSkipped] = field(default_factory=list)
     """Extracted products the prepare chain refused (sent to the dead-letter topic)."""
     duplicates: list[PageSkipped] = field(default_factory=list)
-    """Extracted products not published: the same product is indexed under another id."""
+    """Extracted products not published: the same product is indexed under another id, or is
+    on another page of this crawl under the same id."""
+    conflicts: list[PageSkipped] = field(default_factory=list)
+    """Extracted products not published: another page of this crawl claims the same id with a
+    different product (`ingest.pages.claims`)."""
+    offsite_links: dict[str, str] = field(default_factory=dict)
+    """Links to other hosts, not followed: URL -> first page linking it (the first 10,000)."""
+    offsite_more: int = 0
+    """Further off-site links, counted only."""
     limit_reached: bool = False
     """True when pages were left out because of `max_pages`."""
     dry_run: bool = False
@@ -185,19 +233,34 @@ class CrawlReport:
     def chunks_published(self) -> int:
         return sum(s.chunks for s in self.published)
 
+    @property
+    def owners(self) -> dict[str, int]:
+        """Extracted products per owner of their ids (a site, `catalog`)."""
+        return dict(Counter(p.owner or "page" for p in self.products))
+
+    @property
+    def offsite_hosts(self) -> dict[str, int]:
+        """Off-site links not followed, per host."""
+        return dict(Counter(urlsplit(u).hostname or "?" for u in self.offsite_links))
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "crawled": self.crawled,
             "sitemaps": self.sitemaps,
             "extracted": len(self.products),
             "changed": self.changed,
-            "products": [
-                {"url": p.url, "id": p.record.id, "title": p.record.title} for p in self.products
-            ],
+            "products": [_product_dict(p) for p in self.products],
+            "owners": self.owners,
             "unchanged": self.unchanged,
             "skipped": [
                 {"url": s.url, "reason": s.reason, "sitemap": s.sitemap} for s in self.skipped
             ],
+            "conflicts": [{"url": c.url, "reason": c.reason} for c in self.conflicts],
+            "off_site": {
+                "links": len(self.offsite_links) + self.offsite_more,
+                "hosts": self.offsite_hosts,
+                "redirects": sum(1 for s in self.skipped if s.reason.startswith(OFFSITE)),
+            },
             "published": {
                 "products": self.products_published,
                 "chunks": self.chunks_published,
@@ -217,13 +280,52 @@ class CrawlReport:
             f"crawled {self.crawled} pages ({self.sitemaps} sitemaps) in {self.seconds:.1f}s"
             + (" (stopped at --max-pages)" if self.limit_reached else ""),
             f"extracted {len(self.products)} products ({self.changed} new or changed), "
-            f"{self.unchanged} pages unchanged, {len(self.skipped)} skipped",
+            f"{self.unchanged} pages unchanged, {len(self.skipped)} skipped"
+            + (f", {len(self.conflicts)} id conflicts" if self.conflicts else ""),
             f"{verb} {self.products_published} products ({self.chunks_published} chunks)",
         ]
+        if self.products:
+            owners = ", ".join(f"{owner} {n}" for owner, n in self.owners.items())
+            out.append(f"ids owned by: {owners}")
+        if self.offsite_links:
+            links = len(self.offsite_links) + self.offsite_more
+            top = Counter(self.offsite_hosts).most_common()
+            hosts = ", ".join(f"{h} {n}" for h, n in top[:5])
+            more = f" and {len(top) - 5} more hosts" if len(top) > 5 else ""
+            out.append(f"off-site links not followed: {links} ({hosts}{more})")
+        out.extend(f"  conflict {c.url}: {c.reason}" for c in self.conflicts)
         out.extend(f"  rejected {r.url}: {r.reason}" for r in self.rejected)
         out.extend(f"  duplicate {d.url}: {d.reason}" for d in self.duplicates)
         out.extend(f"  skipped {s.url}: {s.reason}" for s in self.skipped)
+        out.extend(_page_notes(self.products))
         return out
+
+
+def _product_dict(page: PageRecord) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "url": page.url,
+        "id": page.record.id,
+        "title": page.record.title,
+        "owner": page.owner,
+    }
+    if page.other_products:
+        out["other_products"] = [
+            {"title": o.title, "sku": o.sku, "url": o.url} for o in page.other_products
+        ]
+    if page.warnings:
+        out["warnings"] = list(page.warnings)
+    return out
+
+
+def _page_notes(pages: list[PageRecord]) -> Iterator[str]:
+    """One line per page with other products in its markup, one per extraction warning."""
+    for page in pages:
+        if page.other_products:
+            names = ", ".join(repr(o.title or o.sku) for o in page.other_products[:3])
+            more = len(page.other_products) - 3
+            extra = f" and {more} more" if more > 0 else ""
+            yield f"  other products on {page.url} (not extracted): {names}{extra}"
+        yield from (f"  warning {page.url}: {w}" for w in page.warnings)
 
 
 class CountingSink:
@@ -298,45 +400,57 @@ def crawl(
             allowed_domains=allowed_domains_of([*starts, *maps]),
             max_pages=options.max_pages,
             max_page_bytes=options.max_page_bytes,
+            max_sitemap_bytes=options.max_sitemap_bytes,
             known_urls=store.urls(),
+            catalog_sites=catalog_sites(settings.crawl_site_catalog),
         )
         page_log = run_spider(plan, scrapy_settings(options, state_dir))
-        report, changed = _sort_outcomes(page_log, store)
+        report, changed, twins = _sort_outcomes(page_log, store)
         report.dry_run = dry_run
         if changed:
             report.published = _publish(changed, settings, sink, dry_run)
             report.rejected = _rejected_pages(report.published, changed)
-            report.duplicates = _duplicate_pages(report.published, changed)
-            if not dry_run:
-                rejected = {r.url for r in report.rejected}
-                store.remember(p for p in changed if p.url not in rejected)
+            report.duplicates += _duplicate_pages(report.published, changed)
+        if not dry_run and (changed or twins):
+            rejected = {r.url for r in report.rejected}
+            store.remember(p for p in [*changed, *twins] if p.url not in rejected)
     finally:
         store.close()
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _sort_outcomes(page_log: PageLog, store: SeenStore) -> tuple[CrawlReport, list[PageRecord]]:
+def _sort_outcomes(
+    page_log: PageLog, store: SeenStore
+) -> tuple[CrawlReport, list[PageRecord], list[PageRecord]]:
+    """The report so far, the pages to publish, and pages of a product published from another
+    page of this crawl (to remember with it)."""
     report = CrawlReport(
         crawled=page_log.pages_fetched,
         sitemaps=page_log.sitemaps_read,
         limit_reached=page_log.limit_reached,
+        offsite_links=dict(page_log.offsite_links),
+        offsite_more=page_log.offsite_more,
     )
-    changed: list[PageRecord] = []
+    unchanged_urls: list[str] = []
     for outcome in page_log.outcomes:
         if isinstance(outcome, PageSkipped):
             report.skipped.append(outcome)
         elif isinstance(outcome, PageUnchanged):
+            unchanged_urls.append(outcome.url)
+        else:
+            report.products.append(replace(outcome, record=_with_source(outcome)))
+    report.unchanged = len(unchanged_urls)
+    claims = sort_claims(report.products, store.product_ids(unchanged_urls))
+    report.conflicts, report.duplicates = claims.conflicts, claims.duplicates
+    changed: list[PageRecord] = []
+    for page in claims.kept:
+        if store.unchanged(page.url, record_hash(page.record)):
             report.unchanged += 1
         else:
-            page = PageRecord(url=outcome.url, record=_with_source(outcome))
-            report.products.append(page)
-            if store.unchanged(page.url, record_hash(page.record)):
-                report.unchanged += 1
-            else:
-                changed.append(page)
+            changed.append(page)
     report.changed = len(changed)
-    return report, changed
+    return report, changed, claims.duplicate_pages
 
 
 def _rejected_pages(summaries: list[PrepareReport], pages: list[PageRecord]) -> list[PageSkipped]:

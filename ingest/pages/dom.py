@@ -10,8 +10,18 @@ from typing import Any
 import lxml.html
 from lxml import etree
 
+from ingest.pages.errors import PageTooComplex
+
 INVISIBLE = ("script", "style", "noscript", "template", "svg", "head", "iframe", "object")
 """Elements whose text is never shown as page content."""
+
+MAX_ELEMENTS = 100_000
+"""Most elements a page may have: real product pages have a few thousand (the largest of the
+dev pages 18,000); the heuristics walk every element, so a million empty tags cost minutes."""
+
+MAX_DEPTH = 255
+"""Deepest nesting read: libxml2's HTML parser stops at 256 levels and silently drops the rest
+of the page (everything after the deep part too), so a page that reaches it is rejected."""
 
 
 def parse(text: str) -> Any:
@@ -39,10 +49,18 @@ class Page:
 
     @classmethod
     def of(cls, text: str, url: str | None) -> Page:
+        """The parsed page; raises `PageTooComplex` over `MAX_ELEMENTS` or `MAX_DEPTH`."""
         root = parse(text)
         page = cls(root=root, url=url)
         for index, el in enumerate(root.iter()):
             page.order[el] = index
+            if index >= MAX_ELEMENTS:
+                raise PageTooComplex(f"too many elements: more than {MAX_ELEMENTS}")
+        depth = max_depth(root)
+        if depth >= MAX_DEPTH:
+            raise PageTooComplex(
+                f"nesting too deep: {MAX_DEPTH} levels or more (the HTML parser drops the rest)"
+            )
         page.scripts = [s.text or "" for s in root.iter("script")]
         return page
 
@@ -77,6 +95,17 @@ class Page:
                     out.append((last, 1, child.tail.strip(), el))
         out.sort(key=lambda t: (t[0], t[1]))
         return [(p, text, el) for p, _, text, el in out]
+
+
+def max_depth(root: Any) -> int:
+    """Deepest nesting level of the tree (the root is level 0)."""
+    depths: dict[Any, int] = {}
+    deepest = 0
+    for el in root.iter():
+        depth = depths.get(el.getparent(), -1) + 1
+        depths[el] = depth
+        deepest = max(deepest, depth)
+    return deepest
 
 
 def text_content(el: Any, limit: int = 400) -> str:

@@ -8,8 +8,11 @@ from urllib.parse import urlsplit
 
 from price_parser import Price
 
+from schemas.currencies import ISO_4217
 from schemas.models import Availability
 
+_CURRENT_ALIASES = {"RUR": "RUB"}
+"""Withdrawn codes still used for the same currency."""
 _PLAIN_NUMBER = re.compile(r"^\s*\d{1,12}(?:\.\d{1,4})?\s*$")
 _MAX_PRICE = Decimal("1e10")
 _CJK_MARK = re.compile(r"[元円圓￥]")
@@ -145,7 +148,17 @@ def parse_price_text(text: str) -> tuple[Decimal | None, str | None]:
 
 
 def currency_code(value: object, url: str | None = None) -> str | None:
-    """ISO 4217 code of a code, symbol or local abbreviation; the URL's TLD settles `$`, `kr`, `Rs`."""
+    """ISO 4217 code of a code, symbol or local abbreviation; the URL's TLD settles `$`, `kr`, `Rs`.
+
+    Only current codes (`schemas.currencies`): an alias still in use maps to its current code
+    (`RUR`, the ruble's code before 1998, still in Russian shop markup), any other code is None,
+    so that an unknown or withdrawn currency loses the currency, not the product."""
+    code = _currency_mark(value, url)
+    code = _CURRENT_ALIASES.get(code, code) if code else None
+    return code if code in ISO_4217 else None
+
+
+def _currency_mark(value: object, url: str | None) -> str | None:
     if not isinstance(value, str):
         return None
     mark = value.strip()

@@ -8,15 +8,23 @@ spider's `PageLog`, never an exception:
 - `PageRecord`: a product was extracted;
 - `PageUnchanged`: the HTTP cache revalidated the page (304) and it was published before;
 - `PageSkipped`: no product, with the reason (not HTML, too large, HTTP error, robots.txt,
-  redirect loop, extractor's reason, ...).
+  redirect loop, redirected off-site, extractor's reason, ...).
+
+Links to hosts outside the allowed domains are not followed; each is counted on the `PageLog`
+(`offsite_links`), as are redirects that leave them (`PageSkipped` with an off-site reason; the
+offsite middleware would drop them without a word). Sitemaps have their own size cap
+(`CrawlPlan.max_sitemap_bytes`), downloaded and after gzip decompression.
 
 The spider does no I/O besides Scrapy's; `ingest.pages.crawl` runs it and publishes.
 """
 
 from __future__ import annotations
 
+import gzip
+import io
 import logging
 import re
+import zlib
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -31,7 +39,9 @@ from scrapy.spiders import SitemapSpider
 from scrapy.utils.sitemap import Sitemap, sitemap_urls_from_robots
 from twisted.python.failure import Failure
 
-from ingest.pages.extract import extract_product
+from ingest.pages.decode import misdeclared_utf8
+from ingest.pages.extract import OtherProduct, extract_product
+from ingest.pages.middleware import TIMEOUTS
 from schemas.models import ProductRecord
 
 if TYPE_CHECKING:
@@ -45,6 +55,10 @@ log = logging.getLogger("freshindex.ingest.crawl")
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 """Content types treated as HTML pages; anything else is skipped unread."""
 
+MAX_OFFSITE_LINKS = 10_000
+"""Off-site links remembered with their page (a hostile site can link millions)."""
+OFFSITE = "off-site"
+"""How the reason of a page outside the allowed domains starts."""
 _MAXSIZE = re.compile(r"(\d+) bytes which is larger than download max size \((\d+)\)")
 
 
@@ -56,6 +70,12 @@ class PageRecord:
     """Final URL of the page (after redirects)."""
     record: ProductRecord
     """The product extracted from it."""
+    owner: str | None = None
+    """Who owns the record's id: the page's site, or `catalog` (`ingest.pages.identity`)."""
+    other_products: tuple[OtherProduct, ...] = ()
+    """Other products in the page's markup (related products...), not extracted."""
+    warnings: tuple[str, ...] = ()
+    """Problems that did not stop the extraction (an unreadable JSON-LD block...)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -93,6 +113,11 @@ class PageLog:
     """Sitemaps and robots.txt files read."""
     limit_reached: bool = False
     """True when links or sitemap entries were left out because of the page budget."""
+    offsite_links: dict[str, str] = field(default_factory=dict)
+    """Links to hosts outside the allowed domains, not followed: URL -> first page linking it
+    (the first `MAX_OFFSITE_LINKS`)."""
+    offsite_more: int = 0
+    """Further distinct off-site links, counted only."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -109,8 +134,12 @@ class CrawlPlan:
     """Most page requests (sitemaps and robots.txt not counted)."""
     max_page_bytes: int = 5 * 1024 * 1024
     """Largest page the extractor reads (the downloader cancels larger ones first)."""
+    max_sitemap_bytes: int = 50 * 1024 * 1024
+    """Largest sitemap, downloaded and after gzip decompression."""
     known_urls: frozenset[str] = frozenset()
     """Pages published by an earlier crawl: a 304 for one of them means nothing to do."""
+    catalog_sites: frozenset[str] = frozenset()
+    """Hosts whose pages' product ids are the catalog's own (`ingest.pages.identity`)."""
 
 
 def is_html(content_type: bytes | None) -> bool:
@@ -125,15 +154,16 @@ def page_html(response: Response) -> bytes | str:
     """The page as the extractor should see it.
 
     Text decoded with the charset of the Content-Type header when that charset decodes the body
-    without error (browsers let the header win); otherwise the raw bytes, so that the extractor
-    sniffs BOM, meta charset and binary content itself (missing or wrong header charsets).
+    without error (browsers let the header win) and the body is not UTF-8 under another name;
+    otherwise the raw bytes, so that the extractor sniffs BOM, meta charset and binary content
+    itself (missing or wrong header charsets: a latin-1 header decodes any bytes, even UTF-8).
     """
     from w3lib.encoding import http_content_type_encoding
 
     header = response.headers.get(b"Content-Type")
     charset = http_content_type_encoding(header.decode("latin-1")) if header else None
     body = response.body
-    if charset and b"\x00" not in body[:8192]:
+    if charset and b"\x00" not in body[:8192] and not misdeclared_utf8(body, charset):
         try:
             return body.decode(charset)
         except (UnicodeDecodeError, LookupError):
@@ -141,8 +171,8 @@ def page_html(response: Response) -> bytes | str:
     return body
 
 
-def failure_reason(error: BaseException | None, *, max_bytes: int) -> str:
-    """A short, human-readable reason for a failed request."""
+def failure_reason(error: BaseException | None, *, max_bytes: int, what: str = "page") -> str:
+    """A short, human-readable reason for a failed request (`what`: page or sitemap)."""
     if error is None:
         return "request failed"
     if isinstance(error, HttpError):
@@ -154,15 +184,35 @@ def failure_reason(error: BaseException | None, *, max_bytes: int) -> str:
         if "max redirections" in message:
             return "too many redirects (redirect loop?)"
         if "offsite" in message.lower():
-            return f"outside the allowed domains ({message})"
+            return f"{OFFSITE}: outside the allowed domains ({message})"
+        if "during decompression" in message:
+            return f"{what} too large: over {max_bytes} bytes after decompression"
         return f"ignored: {message}"
     if isinstance(error, DownloadCancelledError):
         sizes = _MAXSIZE.search(message)
         if sizes:
-            return f"page too large: {sizes[1]} bytes (limit {sizes[2]})"
-        return f"page too large: over {max_bytes} bytes (download cancelled)"
+            return f"{what} too large: {sizes[1]} bytes (limit {sizes[2]})"
+        return f"{what} too large: over {max_bytes} bytes (download cancelled)"
+    if isinstance(error, TIMEOUTS):
+        return f"timeout: {message}" if message else "timeout"
     name = type(error).__name__
     return f"{name}: {message}" if message else name
+
+
+def gunzip_capped(data: bytes, limit: int) -> bytes | str:
+    """Gzip `data` decompressed, or the reason it is not: over `limit` bytes, or corrupt. A
+    truncated stream gives what it holds (as Scrapy's sitemap reader does)."""
+    out = io.BytesIO()
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as stream:
+            while chunk := stream.read1(65536):
+                if out.tell() + len(chunk) > limit:
+                    return f"sitemap too large: over {limit} bytes after gzip decompression"
+                out.write(chunk)
+    except (OSError, EOFError, zlib.error) as e:
+        if not out.tell():
+            return f"unreadable gzip sitemap: {e}"
+    return out.getvalue()
 
 
 class ProductSpider(SitemapSpider):
@@ -187,6 +237,7 @@ class ProductSpider(SitemapSpider):
         spider = super().from_crawler(crawler, *args, **kwargs)
         crawler.signals.connect(spider.on_headers, signal=signals.headers_received)
         crawler.signals.connect(spider.on_dropped, signal=signals.request_dropped)
+        crawler.signals.connect(spider.on_scheduled, signal=signals.request_scheduled)
         crawler.signals.connect(spider.on_spider_error, signal=signals.spider_error)
         crawler.signals.connect(spider.on_closed, signal=signals.spider_closed)
         return spider
@@ -195,7 +246,7 @@ class ProductSpider(SitemapSpider):
 
     async def start(self) -> AsyncIterator[Any]:
         for url in self.plan.sitemap_urls:
-            yield Request(url, callback=self._parse_sitemap, errback=self.on_sitemap_error)
+            yield self.sitemap_request(url)
         for url in self.plan.start_urls:
             request = self.page_request(url)
             if request is not None:
@@ -213,36 +264,52 @@ class ProductSpider(SitemapSpider):
         self._pending.add(url)
         return Request(url, callback=self.parse_page, errback=self.on_page_error)
 
+    def sitemap_request(self, url: str) -> Request:
+        """A request for a sitemap or robots.txt, under the sitemap size cap."""
+        return Request(
+            url,
+            callback=self._parse_sitemap,
+            errback=self.on_sitemap_error,
+            meta={"download_maxsize": self.plan.max_sitemap_bytes},
+        )
+
     def _parse_sitemap(self, response: Response) -> Iterator[Request]:  # type: ignore[override]
         """Requests for what a robots.txt, sitemap index or sitemap lists; pages within budget."""
         self.page_log.sitemaps_read += 1
         if response.url.endswith("/robots.txt"):
             for url in sitemap_urls_from_robots(response.body, base_url=response.url):
-                yield Request(url, callback=self._parse_sitemap, errback=self.on_sitemap_error)
+                yield self.sitemap_request(url)
             return
         sitemap = self._read_sitemap(response)
-        if sitemap is None:
-            self._add(PageSkipped(url=response.url, reason="not a sitemap", sitemap=True))
+        if isinstance(sitemap, str):
+            self._add(PageSkipped(url=response.url, reason=sitemap, sitemap=True))
             return
         if sitemap.type == "sitemapindex":
             for url in self._get_urls_from_sitemapindex(self.sitemap_filter(sitemap)):
-                yield Request(url, callback=self._parse_sitemap, errback=self.on_sitemap_error)
+                yield self.sitemap_request(url)
             return
         for url, _ in self._get_urls_and_callbacks_from_urlset(self.sitemap_filter(sitemap)):
             page = self.page_request(url)
             if page is not None:
                 yield page
 
-    def _read_sitemap(self, response: Response) -> Sitemap | None:
-        body = self._get_sitemap_body(response)
-        if not body:
-            return None
+    def _read_sitemap(self, response: Response) -> Sitemap | str:
+        """The sitemap, or the reason there is none (too large, corrupt gzip, not a sitemap)."""
+        body = self._sitemap_body(response)
+        if isinstance(body, str):
+            return body
         try:
             sitemap = Sitemap(body)
-        except Exception:  # lxml gives up on some garbage even in recover mode
-            log.warning("unreadable sitemap %s", response.url, exc_info=True)
-            return None
-        return sitemap if sitemap.type in ("sitemapindex", "urlset") else None
+        except Exception as e:  # lxml gives up on some garbage even in recover mode
+            log.warning("unreadable sitemap %s: %s: %s", response.url, type(e).__name__, e)
+            return "not a sitemap"
+        return sitemap if sitemap.type in ("sitemapindex", "urlset") else "not a sitemap"
+
+    def _sitemap_body(self, response: Response) -> bytes | str:
+        """The sitemap's XML (gzip undone, under the sitemap cap), or the reason there is none."""
+        if response.body[:3] == b"\x1f\x8b\x08":
+            return gunzip_capped(response.body, self.plan.max_sitemap_bytes)
+        return self._get_sitemap_body(response) or "not a sitemap"
 
     # responses
 
@@ -269,14 +336,23 @@ class ProductSpider(SitemapSpider):
             return PageSkipped(url=url, reason=f"not HTML (Content-Type {media})")
         try:
             extracted = extract_product(
-                page_html(response), url, max_bytes=self.plan.max_page_bytes
+                page_html(response),
+                url,
+                max_bytes=self.plan.max_page_bytes,
+                catalog_sites=self.plan.catalog_sites,
             )
         except Exception as e:  # the extractor must not stop the crawl; the reason is kept
             log.warning("extractor failed on %s", url, exc_info=True)
             return PageSkipped(url=url, reason=f"extractor failed: {type(e).__name__}: {e}")
         if extracted.record is None:
             return PageSkipped(url=url, reason=extracted.reason or "no product on the page")
-        return PageRecord(url=url, record=extracted.record)
+        return PageRecord(
+            url=url,
+            record=extracted.record,
+            owner=extracted.owner,
+            other_products=extracted.other_products,
+            warnings=extracted.warnings,
+        )
 
     def _follow_links(self, response: Response) -> Iterator[Request]:
         if not isinstance(response, TextResponse) or not is_html(
@@ -285,11 +361,12 @@ class ProductSpider(SitemapSpider):
             return
         try:
             links = self._links.extract_links(response)
-        except Exception:  # malformed markup that lxml cannot parse: no links, crawl goes on
-            log.warning("cannot extract links from %s", response.url, exc_info=True)
+        except Exception as e:  # malformed markup that lxml cannot parse: no links, crawl goes on
+            log.warning("cannot extract links from %s: %s: %s", response.url, type(e).__name__, e)
             return
         for link in links:
             if not in_domains(link.url, self.plan.allowed_domains):
+                self._offsite_link(link.url, response.url)
                 continue
             request = self.page_request(link.url)
             if request is not None:
@@ -309,7 +386,8 @@ class ProductSpider(SitemapSpider):
 
     def on_sitemap_error(self, failure: Failure) -> None:
         request: Request = failure.request  # type: ignore[attr-defined]
-        reason = failure_reason(failure.value, max_bytes=self.plan.max_page_bytes)
+        limit = self.plan.max_sitemap_bytes
+        reason = failure_reason(failure.value, max_bytes=limit, what="sitemap")
         self._add(PageSkipped(url=self._origin(request, request.url), reason=reason, sitemap=True))
 
     def on_headers(self, headers: Headers, body_length: int, request: Request, spider: Any) -> None:
@@ -331,6 +409,18 @@ class ProductSpider(SitemapSpider):
             reason = f"redirects to a page crawled already: {chain}"
         self._add(PageSkipped(url=redirects[0], reason=reason))
 
+    def on_scheduled(self, request: Request, spider: Any) -> None:
+        """A redirect that leaves the allowed domains: reported here, because the offsite
+        middleware drops it while scheduling, without an errback or a `request_dropped`."""
+        redirects: list[str] = request.meta.get("redirect_urls", [])
+        if not redirects or in_domains(request.url, self.plan.allowed_domains):
+            return
+        self._settle(request, request.url)
+        chain = " -> ".join([*redirects, request.url])
+        reason = f"{OFFSITE} redirect, not followed: {chain}"
+        sitemap = request.callback != self.parse_page
+        self._add(PageSkipped(url=redirects[0], reason=reason, sitemap=sitemap))
+
     def on_spider_error(self, failure: Failure, response: Response, spider: Any) -> None:
         """A bug in a callback: reported with the page, and the crawl goes on."""
         error = failure.value
@@ -348,6 +438,16 @@ class ProductSpider(SitemapSpider):
 
     def _add(self, outcome: PageOutcome) -> None:
         self.page_log.outcomes.append(outcome)
+
+    def _offsite_link(self, url: str, page: str) -> None:
+        url = urldefrag(url)[0]
+        links = self.page_log.offsite_links
+        if urlsplit(url).scheme not in ("http", "https") or url in links:
+            return
+        if len(links) < MAX_OFFSITE_LINKS:
+            links[url] = page
+        else:
+            self.page_log.offsite_more += 1  # may count a link twice: a bound, not a census
 
     def _settle(self, request: Request | None, url: str) -> None:
         """`url` (and the URLs that redirected to it) got their outcome."""

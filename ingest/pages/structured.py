@@ -6,12 +6,17 @@ function, so a JSON-LD `Product` and a microdata `Product` give the same `Candid
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
 import extruct
+import jstyleson
+from extruct.utils import parse_xmldom_html
+from lxml import etree
 
 from ingest.pages.candidate import Candidate
 from ingest.pages.normalize import availability, currency_code, parse_amount
@@ -32,19 +37,81 @@ _PRODUCT_TYPES = {
     "aggregateoffer",
 }
 _GTIN_KEYS = ("gtin13", "gtin", "gtin12", "gtin14", "gtin8", "isbn", "ean")
-_SYNTAXES = ["json-ld", "microdata", "rdfa", "opengraph"]
+_SYNTAXES = ("microdata", "rdfa", "opengraph")
+"""Syntaxes read through extruct (JSON-LD is read here, block by block)."""
+_JSONLD_SCRIPTS = etree.XPath('descendant-or-self::script[@type="application/ld+json"]')
+_COMMENT_LINE = re.compile(r"^\s*(//.*|<!--.*-->)")
+MAX_JSONLD_DEPTH = 64
+"""Deepest JSON-LD block read (real product markup nests under 10 levels)."""
 
 
-def extract_syntaxes(text: str, url: str | None) -> dict[str, list[Any]]:
-    """extruct's items per syntax; a syntax that fails to parse gives none (logged)."""
+def extract_syntaxes(text: str, url: str | None) -> tuple[dict[str, list[Any]], list[str]]:
+    """extruct's items per syntax, and a one-line warning per block or syntax that is unreadable.
+
+    JSON-LD is read block by block: extruct drops every block of a page when one fails to parse.
+    The other syntaxes go through extruct one at a time (`errors="strict"`), so a failure loses
+    only that syntax and never reaches extruct's logger, which writes a traceback per failure.
+    """
     try:
-        data: dict[str, list[Any]] = extruct.extract(
-            text, base_url=url, syntaxes=_SYNTAXES, uniform=True, errors="log"
-        )
-    except Exception as e:
-        log.warning("structured data unreadable: %s: %s", type(e).__name__, e)
-        return {}
-    return data
+        tree = parse_xmldom_html(text.encode("utf-8", "replace"), encoding="UTF-8")
+    except Exception as e:  # lxml refuses some garbage even in recover mode
+        return {}, [f"structured data unreadable: {_one_line(e)}"]
+    warnings: list[str] = []
+    data: dict[str, list[Any]] = {"json-ld": _jsonld_items(tree, warnings)}
+    for syntax in _SYNTAXES:
+        try:
+            data.update(
+                extruct.extract(
+                    tree, base_url=url, syntaxes=[syntax], uniform=True, errors="strict"
+                )
+            )
+        except Exception as e:  # any failure of one syntax: the others still count
+            warnings.append(f"{syntax} unreadable, skipped: {_one_line(e)}")
+    return data, warnings
+
+
+def _jsonld_items(tree: Any, warnings: list[str]) -> list[Any]:
+    """The items of every JSON-LD block that parses (extruct's reading: JSON, else JSON with
+    comments); a warning for each block that does not, or that nests deeper than
+    `MAX_JSONLD_DEPTH`."""
+    items: list[Any] = []
+    for index, node in enumerate(_JSONLD_SCRIPTS(tree), start=1):
+        try:
+            data = _json(str(node.xpath("string()")))
+        except Exception as e:  # hostile text: any parser failure skips this block only
+            warnings.append(f"JSON-LD block {index} unreadable, skipped: {_one_line(e)}")
+            continue
+        if _depth(data) > MAX_JSONLD_DEPTH:
+            warnings.append(f"JSON-LD block {index} nested deeper than {MAX_JSONLD_DEPTH}, skipped")
+            continue
+        items.extend(i for i in (data if isinstance(data, list) else [data]) if i)
+    return items
+
+
+def _json(script: str) -> Any:
+    try:
+        return json.loads(script, strict=False)
+    except ValueError:  # often a leading HTML or JavaScript comment: extruct's fallback
+        return jstyleson.loads(_COMMENT_LINE.sub("", script), strict=False)
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of parsed JSON (iterative: hostile depth must not hit the recursion limit)."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if depth <= MAX_JSONLD_DEPTH:
+            children = (
+                item.values() if isinstance(item, dict) else item if isinstance(item, list) else []
+            )
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def _one_line(error: BaseException) -> str:
+    message = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return f"{type(error).__name__}: {message[:200]}" if message else type(error).__name__
 
 
 def _types(node: dict[str, Any]) -> set[str]:

@@ -4,8 +4,8 @@ The shop (`tests/integration/site/`) has product pages with JSON-LD, a category 
 robots.txt with a `Sitemap:` line and a `Disallow:`, a sitemap index and two sitemaps. The server
 sends ETag/Last-Modified and answers conditional requests with 304, and adds routes for bad
 input: huge pages (with and without Content-Length), binary content labelled text/html, an image,
-a redirect loop, a 404, a page that fails with 503 once, a truncated page, a page whose header
-charset is wrong, a page without a product and a sitemap that is not one.
+a redirect loop, a redirect to another host, a 404, a page that fails with 503 once, a truncated
+page, a page whose header charset is wrong, a page without a product and a sitemap that is not one.
 """
 
 from __future__ import annotations
@@ -156,6 +156,11 @@ def _flaky(h: Any, hit: int) -> None:
         h._static("/bad/flaky.html")
 
 
+def _away(h: Any, hit: int) -> None:
+    port = h.server.server_address[1]
+    h.send(302, b"", "text/html", Location=f"http://localhost:{port}/p/compost.html")
+
+
 def _gone(h: Any, hit: int) -> None:
     h.send(404, b"<html><body>gone</body></html>", "text/html; charset=utf-8")
 
@@ -170,6 +175,7 @@ _ROUTES: dict[str, Callable[[Any, int], None]] = {
     "/bad/loop-b": _redirect("/bad/loop-a"),
     "/bad/flaky.html": _flaky,
     "/bad/gone.html": _gone,
+    "/bad/away": _away,
 }
 
 
@@ -229,8 +235,11 @@ def test_bad_pages_are_skipped_with_reasons_and_the_crawl_goes_on(
     report = run_crawl(env, site, "--dry-run")
 
     ids = extracted_ids(report, site)
-    assert {path: ids.get(path) for path in PRODUCTS} == PRODUCTS
-    tonic = next(p for p in report["products"] if p["id"] == "FS-TONIC-1")
+    assert {path: ids.get(path) for path in PRODUCTS} == {
+        path: f"127.0.0.1:{product_id}" for path, product_id in PRODUCTS.items()
+    }  # ids namespaced by site: a crawled page cannot replace a catalog product
+    assert report["owners"] == {"127.0.0.1": len(ids)}
+    tonic = next(p for p in report["products"] if p["id"] == "127.0.0.1:FS-TONIC-1")
     assert tonic["title"] == "Crème de jardin plant tonic 1 L"  # wrong header charset survived
 
     reasons = skip_reasons(report, site)
@@ -241,6 +250,7 @@ def test_bad_pages_are_skipped_with_reasons_and_the_crawl_goes_on(
     assert "binary" in reasons["/bad/photo.html"]
     assert "not HTML" in reasons["/bad/shop-photo"]
     assert "redirect" in reasons["/bad/loop-a"]
+    assert reasons["/bad/away"].startswith("off-site redirect, not followed: ")
     assert reasons["/bad/gone.html"] == "HTTP 404"
     assert "no product" in reasons["/about.html"]
     assert reasons["/bad/not-a-sitemap.xml"] == "not a sitemap"
@@ -251,6 +261,8 @@ def test_bad_pages_are_skipped_with_reasons_and_the_crawl_goes_on(
     assert site.hits["/bad/gone.html"] == 1, "a 404 is not transient: no retry"
     assert site.hits["/bad/flaky.html"] == 2, "a 503 is transient: one retry"
     assert not any("elsewhere" in s["url"] for s in report["skipped"])
+    assert report["off_site"]["hosts"] == {"elsewhere.example": 1}
+    assert report["off_site"]["redirects"] == 1
     assert report["sitemaps"] == 5  # robots.txt, the index, two sitemaps and the broken one
     assert report["published"]["products"] == len(ids)
     assert report["dry_run"] is True
@@ -277,9 +289,11 @@ def search(env: dict[str, str], query: str) -> list[dict[str, Any]]:
 def test_crawled_products_are_searchable_and_an_unchanged_recrawl_publishes_nothing(
     env: dict[str, str], settings: Settings, start_worker: StartWorker, site: Site
 ) -> None:
+    env = {**env, "FRESHINDEX_CRAWL_SITE_CATALOG": "127.0.0.1"}  # the catalog's own shop
     first = run_crawl(env, site)
     published = set(extracted_ids(first, site).values())
     assert set(PRODUCTS.values()) <= published
+    assert first["owners"] == {"catalog": len(published)}
     assert first["published"]["products"] == len(published)
 
     start_worker()

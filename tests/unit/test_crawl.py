@@ -176,9 +176,10 @@ def test_a_product_page_gives_a_record_and_follows_in_domain_html_links() -> Non
     followed = crawl_page(s, html("/p/compost.html", product_page()))
     [outcome] = s.page_log.outcomes
     assert isinstance(outcome, PageRecord)
-    assert outcome.record.id == "FS-1"
+    assert (outcome.record.id, outcome.owner) == ("shop.example:FS-1", "shop.example")
     assert outcome.url == BASE + "/p/compost.html"
     assert [r.url for r in followed] == [BASE + "/p/other.html"]  # not offsite, not the image
+    assert s.page_log.offsite_links == {"https://elsewhere.example/p/x.html": outcome.url}
     assert s.page_log.pages_fetched == 1
 
 
@@ -343,7 +344,7 @@ def test_only_new_and_changed_records_are_to_publish(store: SeenStore) -> None:
     )
     store.remember([PageRecord(url=same.url, record=record("SAME", source="crawl:shop.example"))])
     store.remember([changed])
-    report, to_publish = _sort_outcomes(log, store)
+    report, to_publish, _ = _sort_outcomes(log, store)
     assert [p.record.id for p in to_publish] == ["CH"]
     assert to_publish[0].record.source == "crawl:shop.example"
     assert (report.crawled, report.sitemaps, report.unchanged, report.changed) == (4, 1, 2, 1)
@@ -381,7 +382,9 @@ def test_report_text_and_json() -> None:
     )
     data = report.as_dict()
     assert data["extracted"] == 1
-    assert data["products"] == [{"url": BASE + "/p/1", "id": "P1", "title": "Tomato Feed 1 L"}]
+    assert data["products"] == [
+        {"url": BASE + "/p/1", "id": "P1", "title": "Tomato Feed 1 L", "owner": None}
+    ]
     assert data["skipped"] == [
         {"url": BASE + "/big", "reason": "page too large: 9 bytes (limit 1)", "sitemap": False}
     ]
