@@ -20,6 +20,7 @@ from kafka.errors import KafkaError
 
 from ingest.errors import PublishError
 from schemas.models import Chunk, DeadLetter, ProductDeleted
+from schemas.redact import redact, redact_letter, register_settings
 from schemas.settings import Settings
 
 log = logging.getLogger("freshindex.ingest")
@@ -40,6 +41,7 @@ class KafkaSink:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        register_settings(settings)  # its credentials never show in an error or dead letter
         compression = (
             None if settings.producer_compression == "none" else settings.producer_compression
         )
@@ -57,7 +59,7 @@ class KafkaSink:
             )
         except KafkaError as e:
             raise PublishError(
-                f"Kafka broker at {settings.kafka_bootstrap_servers} is not reachable: {e}"
+                redact(f"Kafka broker at {settings.kafka_bootstrap_servers} is not reachable: {e}")
             ) from e
         self._failures: list[str] = []
         self.sent = 0
@@ -66,11 +68,12 @@ class KafkaSink:
         self._send(self.settings.chunks_topic, message.product_id, message.model_dump_json())
 
     def send_dead_letter(self, letter: DeadLetter) -> None:
+        letter = redact_letter(letter)
         self._send(self.settings.dead_letter_topic, letter.key, letter.model_dump_json())
 
     def _send(self, topic: str, key: str | None, value: str) -> None:
         future = self._producer.send(topic, key=key.encode() if key else None, value=value.encode())
-        future.add_errback(lambda e: self._failures.append(f"{topic} key={key}: {e}"))
+        future.add_errback(lambda e: self._failures.append(redact(f"{topic} key={key}: {e}")))
         self.sent += 1
 
     def flush(self) -> None:
@@ -104,7 +107,7 @@ class FileSink:
         self.written += isinstance(message, Chunk)
 
     def send_dead_letter(self, letter: DeadLetter) -> None:
-        self.dead_letters.append(letter)
+        self.dead_letters.append(redact_letter(letter))
 
     def flush(self) -> None:
         self.stream.flush()

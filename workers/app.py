@@ -29,6 +29,7 @@ import faust
 from prometheus_client import start_http_server
 
 from schemas.models import DeadLetter
+from schemas.redact import install_log_redaction, redact_letter, register_settings
 from schemas.settings import Settings, home_dir
 from workers import metrics
 from workers.batch import RawMessage, dead_letter
@@ -36,6 +37,7 @@ from workers.embedding.triton import TritonEmbedder
 from workers.errors import EmbeddingError, Terminal, Transient
 from workers.index.factory import open_index
 from workers.indexer import BatchIndexer, BatchResult
+from workers.limits import chunk_limit
 from workers.retry import WORKER_HOLD
 from workers.shutdown import EXIT_MISCONFIGURED, BoundedWorker, Shutdown
 
@@ -81,12 +83,13 @@ class IndexWorker:
                 TritonEmbedder(s),
                 skip_unchanged=s.skip_unchanged,
                 passage_prefix=s.passage_prefix,
+                limit=chunk_limit(s),
             )
         return self._indexer
 
     async def handle(self, messages: list[RawMessage]) -> BatchResult:
         result = await self._process_with_retry(messages)
-        for letter in result.dead_letters:
+        for letter in map(redact_letter, result.dead_letters):
             log.error(
                 "dead letter: %s %s at %s[%s]@%s: %s",
                 letter.stage,
@@ -315,7 +318,10 @@ def serve_metrics(settings: Settings) -> None:
 
 def run_worker(settings: Settings) -> None:
     """Serve /metrics and run the Faust worker until SIGTERM/SIGINT, which it obeys within
-    `workers.shutdown.STOP_GRACE_S` in every state; exits 78 when a misconfiguration stops it."""
+    `workers.shutdown.STOP_GRACE_S` in every state; exits 78 when a misconfiguration stops it.
+    No credential of the settings appears in its log lines or dead letters."""
+    register_settings(settings)
+    install_log_redaction()
     serve_metrics(settings)
     shutdown = Shutdown()
     app = create_app(settings, shutdown)

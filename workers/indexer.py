@@ -11,6 +11,9 @@ For each chunk the index is asked what it holds under the chunk id:
 Then each touched part (a product's record or one of its documents) loses its chunks beyond
 its new chunk count, and products deleted as a whole lose every chunk.
 
+Chunks the model would not read whole (`workers.limits`: too many characters or tokens) are
+refused before embedding, as dead letters (stage "validate"), and never stored.
+
 Errors: rows the model refuses (`EmbeddingRejected`) and objects the index refuses
 (`IndexRejected`, the others of the write are stored) become dead letters of the messages they
 came from; every other classified error (`Transient`, `Terminal`) is raised for the worker loop.
@@ -30,8 +33,9 @@ from schemas.models import Chunk, DeadLetter
 from workers import metrics
 from workers.batch import RawMessage, dead_letter, fold
 from workers.embedding.base import Embedder
-from workers.errors import EmbeddingRejected, IndexRejected
+from workers.errors import EmbeddingRejected, IndexRejected, MessageRejected
 from workers.index.base import Row, VectorIndex
+from workers.limits import ChunkLimit
 
 log = logging.getLogger("freshindex.worker")
 
@@ -65,11 +69,14 @@ class BatchIndexer:
         *,
         skip_unchanged: bool = True,
         passage_prefix: str = "",
+        limit: ChunkLimit | None = None,
     ) -> None:
         self.index = index
         self.embedder = embedder
         self.skip_unchanged = skip_unchanged
         self.passage_prefix = passage_prefix
+        self.limit = limit
+        """What the model reads whole; None: no check (unit tests of other concerns)."""
 
     async def process(self, messages: list[RawMessage]) -> BatchResult:
         """Apply the batch; raises `Transient` (hold and retry) and `Terminal` (stop) errors."""
@@ -93,6 +100,8 @@ class BatchIndexer:
                 reuse[chunk.chunk_id] = have.vector
             else:
                 to_embed.append(chunk)
+        to_embed, oversized = await self._within_limit(to_embed, plan.origins)
+        result.dead_letters += oversized
         vectors, rejected = await self._embed(to_embed, plan.origins)
         result.dead_letters += rejected
         embedded = time.perf_counter()
@@ -112,6 +121,27 @@ class BatchIndexer:
         result.write_s = time.perf_counter() - embedded
         self._observe(result, chunks, indexed_at, time.perf_counter() - started)
         return result
+
+    async def _within_limit(
+        self, chunks: list[Chunk], origins: dict[str, RawMessage]
+    ) -> tuple[list[Chunk], list[DeadLetter]]:
+        """The chunks the model reads whole; the others become dead letters (stage "validate")."""
+        if self.limit is None or not chunks:
+            return chunks, []
+        refusals = await asyncio.to_thread(self.limit.refusals, chunks)
+        letters = []
+        for chunk_id, reason in refusals.items():
+            origin = origins[chunk_id]
+            log.error(
+                "chunk %s refused at %s[%s]@%s: %s",
+                chunk_id,
+                origin.topic,
+                origin.partition,
+                origin.offset,
+                reason,
+            )
+            letters.append(dead_letter(origin, MessageRejected("validate", reason), "validate"))
+        return [c for c in chunks if c.chunk_id not in refusals], letters
 
     async def _upsert(self, rows: list[Row], origins: dict[str, RawMessage]) -> list[DeadLetter]:
         """Write `rows`; the objects the index refuses become dead letters (stage "index")."""
