@@ -3,13 +3,18 @@
 
 Registered on the app in `infra.cli`; the chain's imports (unstructured, sentence-transformers)
 happen only when one of these runs.
+
+Exit status, as for `freshindex publish`: 0 when every input was read (rejected rows are in the
+report), 1 when an input failed as a whole (missing, unsupported, a CSV without a usable header:
+the other inputs are still processed and the report written), 2 with `--fail-on-reject` when any
+row or document was rejected.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -29,11 +34,30 @@ ProductIdOpt = Annotated[
     str | None,
     typer.Option("--product-id", help="Product of the documents given without a manifest."),
 ]
+FailOnRejectOpt = Annotated[
+    bool, typer.Option(help="Exit with status 2 when any row or document was rejected.")
+]
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     return typer.Exit(code)
+
+
+def exit_status(report: dict[str, Any], *, fail_on_reject: bool) -> int:
+    """1 when an input failed as a whole (each is named on stderr), 2 when rows or documents
+    were rejected and `fail_on_reject`, else 0."""
+    for failed in report["failed_inputs"]:
+        typer.secho(f"error: {failed['reason']}", fg=typer.colors.RED, err=True)
+    if report["failed_inputs"]:
+        return 1
+    return 2 if fail_on_reject and report["rejected"] else 0
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(text, encoding="utf-8")
+    partial.replace(path)
 
 
 def prepare(
@@ -53,31 +77,55 @@ def prepare(
         ),
     ] = ":memory:",
     as_json: JsonOpt = False,
+    fail_on_reject: FailOnRejectOpt = False,
 ) -> None:
     """Run the prepare chain offline (no Kafka, no index): clean, filter, deduplicate and chunk
     feeds, saved pages and documents; write the chunks and a report of what was kept, dropped
-    and why."""
+    and why. Every input is processed and reported, even when one fails; `--out` is replaced
+    only when all are done (never left half-written)."""
     from ingest.prepare.chain import combine_reports
     from ingest.prepare.inputs import classify, send_inputs
     from ingest.producer import FileSink
     from ingest.publish import chain_for
+    from ingest.rows import RowLimits
 
     settings = Settings.load()
-    with (
-        out.open("w", encoding="utf-8") as stream,
-        chain_for(settings, dedup_state=dedup_state) as chain,
-    ):
-        sink = FileSink(stream)  # the same decisions as a publish, written instead of sent
-        reports = send_inputs(classify(inputs, product_id=product_id), chain, sink)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(f".{out.name}.partial")
+    try:
+        with (
+            partial.open("w", encoding="utf-8") as stream,
+            chain_for(settings, dedup_state=dedup_state) as chain,
+        ):
+            sink = FileSink(stream)  # the same decisions as a publish, written instead of sent
+            found = classify(inputs, product_id=product_id)
+            reports = send_inputs(found, chain, sink, limits=RowLimits.of(settings))
+        partial.replace(out)
+    finally:
+        partial.unlink(missing_ok=True)
     combined = combine_reports(reports, source="prepare")
-    combined["inputs"] = [{"path": r.source} for r in reports]
+    combined["inputs"] = [_input_entry(r.as_dict()) for r in reports]
     combined["out"] = str(out)
-    report_path.write_text(json.dumps(combined, indent=2, ensure_ascii=False) + "\n")
+    _write_atomically(report_path, json.dumps(combined, indent=2, ensure_ascii=False) + "\n")
     if as_json:
         typer.echo(json.dumps(combined, ensure_ascii=False))
     else:
         print_summary(combined)
         typer.echo(f"wrote {sink.written} chunks to {out}, report to {report_path}")
+    raise typer.Exit(exit_status(combined, fail_on_reject=fail_on_reject))
+
+
+def _input_entry(report: dict[str, Any]) -> dict[str, Any]:
+    """One input's line in the report: its path, counts and, if it failed as a whole, why."""
+    entry = {
+        "path": report["source"],
+        "records_in": report["records_in"],
+        "kept": report["kept"],
+        "rejected": len(report["rejected"]),
+    }
+    if report["failed_inputs"]:
+        entry["error"] = report["failed_inputs"][0]["reason"]
+    return entry
 
 
 def publish_docs(

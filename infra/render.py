@@ -14,7 +14,9 @@ def print_summary(s: dict[str, Any]) -> None:
     typer.echo(
         f"{s['source']}: {kept}, {chunks['count']} chunks (tokens p50 {chunks['tokens_p50']}, "
         f"p95 {chunks['tokens_p95']}, max {chunks['tokens_max']}), {s['deletions']} deletions, "
-        f"{len(s['duplicates'])} duplicates, {len(s['rejected'])} rejected ({s['seconds']:.2f}s)"
+        f"{len(s['duplicates'])} duplicates, {len(s['rejected'])} rejected"
+        + (f", {len(s['superseded'])} superseded" if s.get("superseded") else "")
+        + f" ({s['seconds']:.2f}s)"
     )
     for r in s["rejected"]:
         where = r["path"] if "path" in r else f"line {r['line']}" if r["line"] else ""
@@ -34,6 +36,11 @@ def print_summary(s: dict[str, Any]) -> None:
         )
     for d in s["dropped"]:
         typer.echo(f"  dropped {d['field']} of {d['id']}: {d['reason']}")
+    for d in s.get("superseded", []):
+        typer.echo(
+            f"  superseded {d['id']} (line {d['line']}, a {d['was']}): line {d['by_line']} of the"
+            " same input names it again and wins"
+        )
 
 
 def snippet(text: str, width: int = 110) -> str:

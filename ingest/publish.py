@@ -5,7 +5,10 @@ What is sent for each outcome of the chain (`ingest.prepare.chain`):
   - a deletion row: `ProductDeleted` (the product and its documents leave the index);
   - a duplicate: nothing, unless the id was indexed before it became a duplicate, in which case
     `ProductDeleted` takes its old chunks out (the product it duplicates stays searchable);
-  - a rejected row, page or document: a `DeadLetter` with the reason (and the report lists it).
+  - a rejected row, page or document: a `DeadLetter` with the reason (and the report lists it);
+    an input that fails as a whole too (`input_error`: the report says so, the command exits 1).
+A dead letter's reason and payload are bounded (`schemas.models.DeadLetter`), so a hostile row
+(5 MB, 10,000 levels deep) costs one deliverable dead letter, never the rest of the publish.
 """
 
 from __future__ import annotations
@@ -26,12 +29,14 @@ from ingest.prepare.chain import (
     Prepared,
     PreparedDocument,
     PrepareReport,
+    reported,
 )
 from ingest.prepare.chunk import Chunker
 from ingest.prepare.dedup import Deduplicator
 from ingest.prepare.semantic import LocalSentenceEncoder
 from ingest.prepare.tokenizer import TokenCounter
 from ingest.producer import MessageSink
+from ingest.rows import RowLimits
 from schemas.models import DeadLetter, ProductDeleted, utcnow
 from schemas.settings import Settings
 
@@ -66,14 +71,23 @@ def chain_for(settings: Settings, *, dedup_state: Path | str | None = None) -> P
 def publish_items(
     items: Iterable[FeedItem], sink: MessageSink, chain: PrepareChain | Chunker, *, source: str
 ) -> PrepareReport:
-    """Prepare and send every item (a bare `Chunker` prepares without dedup)."""
+    """Prepare and send every item (a bare `Chunker` prepares without dedup); an error that
+    stops the items is reported as their last one (`reported`), not raised."""
     chain = chain if isinstance(chain, PrepareChain) else PrepareChain(chain)
-    return send_all(chain.items(items), sink, source=source)
+    return send_all(reported(chain.items(items), source=source), sink, source=source)
 
 
-def publish_feed(path: Path, sink: MessageSink, chain: PrepareChain | Chunker) -> PrepareReport:
+def publish_feed(
+    path: Path,
+    sink: MessageSink,
+    chain: PrepareChain | Chunker,
+    *,
+    limits: RowLimits | None = None,
+) -> PrepareReport:
+    """Every row of a feed, prepared and sent; a feed that cannot be read (or stops being
+    readable) is the report's last item, an `input_error`."""
     source = f"feed:{path.name}"
-    return publish_items(read_feed(path, source=source), sink, chain, source=source)
+    return publish_items(read_feed(path, source=source, limits=limits), sink, chain, source=source)
 
 
 def publish_documents(
@@ -125,18 +139,21 @@ def send(outcome: Outcome, sink: MessageSink, source: str) -> None:
                 source=str(outcome.spec.path),
                 payload=outcome.spec.document_id,
             )
-        )
+        )  # the DeadLetter model bounds message and payload
     elif isinstance(outcome, Rejected):
         sink.send_dead_letter(_dead_letter(outcome, source))
 
 
 def _dead_letter(item: Rejected, source: str) -> DeadLetter:
+    """The dead letter of a rejected row (reason and payload bounded by the model, the row's
+    whole size in `payload_bytes`)."""
     return DeadLetter(
         stage="feed",
-        error_type="RowRejected",
+        error_type="InputFailed" if item.input_error else "RowRejected",
         message=item.reason,
         key=item.product_id,
         source=source,
         line=item.line,
-        payload=item.raw[:65536],
+        payload=item.raw,
+        payload_bytes=item.raw_bytes,
     )

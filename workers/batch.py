@@ -23,6 +23,7 @@ from schemas.models import (
     Chunk,
     DeadLetter,
     ProductDeleted,
+    content_hash,
     describe_errors,
 )
 from workers.errors import MessageRejected
@@ -95,14 +96,34 @@ def decode(msg: RawMessage) -> Chunk | ProductDeleted:
         record = CHUNKS_TOPIC_MESSAGE.validate_python(data)
     except ValidationError as e:
         raise MessageRejected("validate", describe_errors(e, subject="message", limit=5)) from e
-    if key is not None and key != record.product_id:
-        raise MessageRejected(
-            "validate", f"key {key!r} differs from product_id {record.product_id!r}"
-        )
+    _check_key_and_hash(key, record)
     return record
 
 
+def _check_key_and_hash(key: str | None, record: Chunk | ProductDeleted) -> None:
+    """A chunk (or document deletion) is keyed by its product id (a null key would break the
+    product's partition, so its order); a chunk's content hash is its text's."""
+    if key is None:
+        raise MessageRejected(
+            "validate",
+            f"message without a key (product {record.product_id!r}): messages are keyed by"
+            " product id so a product's messages stay in one partition, in order",
+        )
+    if key != record.product_id:
+        raise MessageRejected(
+            "validate", f"key {key!r} differs from product_id {record.product_id!r}"
+        )
+    if isinstance(record, Chunk) and content_hash(record.text) != record.content_hash:
+        raise MessageRejected(
+            "validate",
+            "content_hash is not the sha256 of text (a reused vector would not match the text)",
+        )
+
+
 def dead_letter(msg: RawMessage, error: Exception, stage: str) -> DeadLetter:
+    """The dead letter of a message (reason and payload bounded by the model; the value's whole
+    size in `payload_bytes`)."""
+    value = msg.value or b""
     return DeadLetter(
         stage=stage,
         error_type=type(error).__name__,
@@ -111,7 +132,8 @@ def dead_letter(msg: RawMessage, error: Exception, stage: str) -> DeadLetter:
         partition=msg.partition,
         offset=msg.offset,
         key=msg.key.decode("utf-8", errors="replace") if msg.key is not None else None,
-        payload=(msg.value or b"").decode("utf-8", errors="replace")[:65536],
+        payload=value.decode("utf-8", errors="replace"),
+        payload_bytes=len(value),
     )
 
 

@@ -4,26 +4,36 @@ Rows use the `ProductRecord` field names. A row with a truthy `deleted` field is
 (only `id` is needed). CSV rows carry attributes as a JSON object in an `attributes` column
 and/or as `attributes.<name>` columns. Every row yields exactly one item: `Accepted`,
 `Deleted` or `Rejected` (with its 1-based line number and the reason), so nothing is dropped
-silently.
+silently. Rows are read within `RowLimits` (`ingest.rows`: size, nesting depth); what makes a
+row ambiguous is rejected, not guessed: a key twice in a JSON object, an attribute given twice
+(after cleaning its name, or both in the `attributes` column and an `attributes.<name>`
+column), a nested object as an attribute value. A CSV whose header names a column twice is
+refused as a whole (`FeedError`).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from ingest.errors import FeedError, RowRejected
 from ingest.prepare.clean import clean_line, clean_text
-from ingest.rows import csv_rows, jsonl_rows
-from schemas.models import Availability, ProductRecord, describe_errors
+from ingest.rows import RawRow, RowLimits, parse_json, read_csv, read_jsonl
+from schemas.models import (
+    Availability,
+    ProductId,
+    ProductRecord,
+    describe_errors,
+    render_attribute,
+)
 
 _TRUE = {"1", "true", "yes", "y", "deleted"}
 _LINE_FIELDS = ("title", "brand", "category")
+_PRODUCT_ID: TypeAdapter[str] = TypeAdapter(ProductId)
 _AVAILABILITY = {a.value.lower(): a.value for a in Availability} | {
     "in stock": "InStock",
     "instock": "InStock",
@@ -52,73 +62,118 @@ class Deleted:
 @dataclass(frozen=True, kw_only=True)
 class Rejected:
     line: int
+    """1-based line of the row; 0 for an input that failed as a whole."""
     reason: str
     raw: str
+    """The row as read (its start only when it was refused for its size)."""
     product_id: str | None = None
+    raw_bytes: int | None = None
+    """Size of the whole row in bytes, when known (the dead letter's `payload_bytes`)."""
+    input_error: bool = False
+    """Not one row but the input itself failed (a missing file, an unusable CSV header, an error
+    that stopped the reading): the command exits with status 1."""
 
 
 FeedItem = Accepted | Deleted | Rejected
 
 
-def read_feed(path: Path, *, source: str | None = None) -> Iterator[FeedItem]:
-    """Every row of a `.jsonl`/`.ndjson` or `.csv` feed, validated."""
+def read_feed(
+    path: Path, *, source: str | None = None, limits: RowLimits | None = None
+) -> Iterator[FeedItem]:
+    """Every row of a `.jsonl`/`.ndjson` or `.csv` feed, validated. Raises `FeedError` when the
+    feed as a whole cannot be read (`ingest.prepare.chain.reported` turns that into a report
+    entry)."""
     if not path.is_file():
         raise FeedError(f"feed file not found: {path}")
     source = source or f"feed:{path.name}"
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".ndjson", ".json"):
-        rows = jsonl_rows(path)
+        rows = read_jsonl(path, limits)
     elif suffix == ".csv":
-        rows = (
-            (line, raw, row if isinstance(row, str) else _csv_row(row))
-            for line, raw, row in csv_rows(
-                path,
-                required={"id"},
-                error=FeedError,
-                subject=str(path),
-                columns="at least an 'id' column",
-            )
+        rows = read_csv(
+            path,
+            required={"id"},
+            error=FeedError,
+            subject=str(path),
+            columns="at least an 'id' column",
+            limits=limits,
         )
     else:
         raise FeedError(f"unknown feed format {suffix!r} for {path}: use .jsonl or .csv")
-    for line, raw, row in rows:
-        yield _item(line, raw, row, source)
+    for row in rows:
+        yield _item(row, source, limits or RowLimits(), csv=suffix == ".csv")
 
 
-def _csv_row(row: dict[str, str]) -> dict[str, Any] | str:
+def _csv_row(row: dict[str, str], limits: RowLimits) -> dict[str, Any] | str:
     out: dict[str, Any] = {
         k: v for k, v in row.items() if v != "" and not k.startswith("attributes.")
     }
-    attributes: dict[str, Any] = {}
-    if out.get("attributes"):
-        try:
-            attributes = json.loads(out["attributes"])
-        except json.JSONDecodeError as e:
-            return f"attributes column is not a JSON object: {e.msg}"
-        if not isinstance(attributes, dict):
-            return f"attributes column is not a JSON object (got {type(attributes).__name__})"
-    attributes |= {
+    attributes = _attributes_column(out.get("attributes", ""), limits)
+    if isinstance(attributes, str):
+        return attributes
+    columns = {
         k.removeprefix("attributes."): v
         for k, v in row.items()
         if k.startswith("attributes.") and v
     }
-    if attributes:
-        out["attributes"] = attributes
+    if twice := sorted(attributes.keys() & columns.keys()):
+        return (
+            f"attribute {twice[0]!r} is given twice: in the attributes column and in the"
+            f" attributes.{twice[0]} column"
+        )
+    if attributes or columns:
+        out["attributes"] = attributes | columns
     return out
 
 
-def _item(line: int, raw: str, row: dict[str, Any] | str, source: str) -> FeedItem:
+def _attributes_column(text: str, limits: RowLimits) -> dict[str, Any] | str:
+    """The `attributes` column of a CSV row as an object (empty: none), or why it is not one."""
+    if not text:
+        return {}
+    try:
+        value = parse_json(text, limits)
+    except ValueError as e:
+        return f"attributes column is not a JSON object: {e}"
+    if not isinstance(value, dict):
+        return f"attributes column is not a JSON object (got {type(value).__name__})"
+    return value
+
+
+def _row_id(row: dict[str, Any]) -> str | None:
+    """The row's id as text, if it has one that can be text (a number counts)."""
+    value = row.get("id")
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return None
+    return str(value).strip() or None
+
+
+def _item(raw_row: RawRow, source: str, limits: RowLimits, *, csv: bool) -> FeedItem:
+    line, raw, row = raw_row.line, raw_row.raw, raw_row.row
+    if isinstance(row, dict) and csv:
+        row = _csv_row(row, limits)
     if isinstance(row, str):
-        return Rejected(line=line, reason=row, raw=raw)
-    product_id = str(row["id"]).strip() if row.get("id") not in (None, "") else None
+        return Rejected(line=line, reason=row, raw=raw, raw_bytes=raw_row.size)
+    product_id = _row_id(row)
     try:
         if str(row.get("deleted", "")).strip().lower() in _TRUE:
-            if product_id is None:
-                raise RowRejected("deletion row has no id")
-            return Deleted(line=line, product_id=product_id)
+            return Deleted(line=line, product_id=_deletion_id(row))
         return Accepted(line=line, record=to_record(row, source))
     except RowRejected as e:
-        return Rejected(line=line, reason=str(e), raw=raw, product_id=product_id)
+        return Rejected(
+            line=line, reason=str(e), raw=raw, product_id=product_id, raw_bytes=raw_row.size
+        )
+
+
+def _deletion_id(row: dict[str, Any]) -> str:
+    """The valid product id a deletion row names; raises `RowRejected`."""
+    if row.get("id") in (None, ""):
+        raise RowRejected("deletion row has no id")
+    if not isinstance(row["id"], str | int) or isinstance(row["id"], bool):
+        raise RowRejected(f"deletion row: id must be text, got {type(row['id']).__name__}")
+    try:
+        return _PRODUCT_ID.validate_python(str(row["id"]).strip())
+    except ValidationError as e:
+        raise RowRejected(describe_errors(e, subject="id", show_input=True)) from e
 
 
 def to_record(row: dict[str, Any], source: str) -> ProductRecord:
@@ -131,9 +186,7 @@ def to_record(row: dict[str, Any], source: str) -> ProductRecord:
     if isinstance(fields.get("description"), str):
         fields["description"] = clean_text(fields["description"])
     if isinstance(fields.get("attributes"), dict):
-        fields["attributes"] = {
-            clean_line(str(k)): clean_line(str(v)) for k, v in fields["attributes"].items()
-        }
+        fields["attributes"] = clean_attributes(fields["attributes"])
     if isinstance(fields.get("availability"), str):
         value = (
             fields["availability"]
@@ -148,3 +201,25 @@ def to_record(row: dict[str, Any], source: str) -> ProductRecord:
         return ProductRecord.model_validate(fields)
     except ValidationError as e:
         raise RowRejected(describe_errors(e, subject="row", show_input=True)) from e
+
+
+def clean_attributes(attributes: dict[str, Any]) -> dict[str, str]:
+    """Names and values cleaned onto one line, values rendered as text (`render_attribute`:
+    a list as `S, M`, None leaves the attribute out); raises `RowRejected` for a nested value or
+    for two names that are the same once cleaned."""
+    out: dict[str, str] = {}
+    names: dict[str, object] = {}
+    for key, value in attributes.items():
+        name = clean_line(str(key))
+        if name in names:
+            raise RowRejected(
+                f"attributes: {names[name]!r} and {key!r} are the same name once cleaned"
+            )
+        names[name] = key
+        try:
+            text = render_attribute(value)
+        except ValueError as e:
+            raise RowRejected(f"attributes.{name}: {e}") from e
+        if text is not None:
+            out[name] = clean_line(text)
+    return out

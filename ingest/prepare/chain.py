@@ -9,9 +9,12 @@
 (`ingest.publish`); `freshindex prepare` writes it to a file with a report and sends nothing.
 The same code decides in both, so a prepare report is what a publish would do.
 
-Every input item ends in exactly one of: prepared (kept), deletion, duplicate, rejected; text
-that is dropped from a kept item (a placeholder description, a garbage paragraph of a document)
-is reported too. `PrepareReport` counts them; nothing is dropped silently.
+Every input item ends in exactly one of: prepared (kept), deletion, duplicate, rejected,
+superseded (a later row of the same input names the same product id and wins); text that is
+dropped from a kept item (a placeholder description, a garbage paragraph of a document) is
+reported too. `PrepareReport` counts them; nothing is dropped silently. An input that fails as
+a whole (cannot be read, or an error stops it) is one rejected item marked `input_error`
+(`reported`), so the items before it stay counted and the other inputs go on.
 """
 
 from __future__ import annotations
@@ -20,8 +23,10 @@ import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 
 from ingest.documents import DocumentElement, DocumentError, DocumentSpec, parse_document
+from ingest.errors import IngestError
 from ingest.feeds.reader import Accepted, Deleted, FeedItem, Rejected
 from ingest.prepare.chunk import Block, Chunker
 from ingest.prepare.dedup import Deduplicator
@@ -87,12 +92,42 @@ class DocumentRejected:
 
 
 Outcome = Prepared | Deletion | Duplicate | Rejected | PreparedDocument | DocumentRejected
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Superseded:
+    """An earlier row of one input for a product id that a later row of the same input names
+    again: the later row wins (both were sent in order, so the index ends with the later)."""
+
+    id: str
+    line: int
+    by_line: int
+    was: str
+    """What the earlier row was: `product`, `deletion` or `duplicate`."""
+
+
+_KINDS = ("product", "deletion", "duplicate")
+
+
+def _product_row(outcome: Outcome) -> tuple[str, int, int] | None:
+    """(product id, line, kind index) of an outcome that decides a product's state."""
+    if isinstance(outcome, Prepared) and outcome.chunks:
+        return outcome.chunks[0].product_id, outcome.line, 0
+    if isinstance(outcome, Deletion):
+        return outcome.product_id, outcome.line, 1
+    if isinstance(outcome, Duplicate):
+        return outcome.product_id, outcome.line, 2
+    return None
 
 
 @dataclass(kw_only=True)
 class PrepareReport:
     """What a publish or a prepare did with its input: every item counted exactly once
-    (`records_in = kept + deletions + duplicates + rejected`), dropped text listed."""
+    (`records_in = kept + deletions + duplicates + rejected + superseded`), dropped text
+    listed. `products` counts distinct ids: a product id named again by a later row of the same
+    input moves the earlier row to `superseded` (to know, the report keeps each id's last line:
+    about 100 bytes per product of the input)."""
 
     source: str
     records_in: int = 0
@@ -106,8 +141,16 @@ class PrepareReport:
     rejected_documents: list[DocumentRejected] = field(default_factory=list)
     duplicates: list[Duplicate] = field(default_factory=list)
     dropped: list[DroppedText] = field(default_factory=list)
+    superseded: list[Superseded] = field(default_factory=list)
     token_counts: list[int] = field(default_factory=list)
     seconds: float = 0.0
+    _last: dict[str, int] = field(default_factory=dict, init=False, repr=False)
+    """Product id -> 3 * line + kind of the row that decides it so far."""
+
+    @property
+    def input_errors(self) -> list[Rejected]:
+        """The rejected items that are the input failing as a whole."""
+        return [r for r in self.rejected if r.input_error]
 
     @property
     def kept(self) -> int:
@@ -132,14 +175,31 @@ class PrepareReport:
             self.rejected_documents.append(outcome)
         else:
             self.rejected.append(outcome)
+        self._supersede(outcome)
+
+    def _supersede(self, outcome: Outcome) -> None:
+        """An earlier row of the same product id no longer counts as what it was."""
+        decided = _product_row(outcome)
+        if decided is None:
+            return
+        product_id, line, kind = decided
+        earlier = self._last.get(product_id)
+        self._last[product_id] = 3 * line + kind
+        if earlier is None:
+            return
+        was = _KINDS[earlier % 3]
+        self.superseded.append(Superseded(id=product_id, line=earlier // 3, by_line=line, was=was))
+        if was == "product":
+            self.products -= 1
+        elif was == "deletion":
+            self.deletions -= 1
+        else:
+            self.duplicates.remove(next(d for d in self.duplicates if d.product_id == product_id))
 
     def entries(self) -> dict[str, list[dict[str, object]]]:
         """The itemised part of the report: duplicates, rejected items, dropped text; each
         entry names the input it came from in `source`."""
-        rejected: list[dict[str, object]] = [
-            {"line": r.line, "id": r.product_id, "reason": r.reason, "source": self.source}
-            for r in self.rejected
-        ]
+        rejected = [self._rejected_entry(r) for r in self.rejected]
         rejected += [
             {
                 "id": f"{r.spec.product_id}/{r.spec.document_id}",
@@ -164,7 +224,27 @@ class PrepareReport:
             {"id": d.id, "field": d.field, "reason": d.reason, "source": self.source}
             for d in self.dropped
         ]
-        return {"duplicates": duplicates, "rejected": rejected, "dropped": dropped}
+        superseded: list[dict[str, object]] = [
+            {"id": s.id, "line": s.line, "by_line": s.by_line, "was": s.was, "source": self.source}
+            for s in self.superseded
+        ]
+        return {
+            "duplicates": duplicates,
+            "rejected": rejected,
+            "dropped": dropped,
+            "superseded": superseded,
+        }
+
+    def _rejected_entry(self, rejected: Rejected) -> dict[str, object]:
+        entry: dict[str, object] = {
+            "line": rejected.line,
+            "id": rejected.product_id,
+            "reason": rejected.reason,
+            "source": self.source,
+        }
+        if rejected.input_error:
+            entry["input_error"] = True
+        return entry
 
     def as_dict(self) -> dict[str, object]:
         """The report as JSON-ready data."""
@@ -173,8 +253,13 @@ class PrepareReport:
 
 def combine_reports(reports: list[PrepareReport], *, source: str) -> dict[str, object]:
     """One report over one or more inputs: counts summed, itemised entries joined, token
-    statistics over all chunks."""
-    entries: dict[str, list[dict[str, object]]] = {"duplicates": [], "rejected": [], "dropped": []}
+    statistics over all chunks; `failed_inputs` lists the inputs that failed as a whole."""
+    entries: dict[str, list[dict[str, object]]] = {
+        "duplicates": [],
+        "rejected": [],
+        "dropped": [],
+        "superseded": [],
+    }
     for report in reports:
         for key, items in report.entries().items():
             entries[key] += items
@@ -190,6 +275,10 @@ def combine_reports(reports: list[PrepareReport], *, source: str) -> dict[str, o
         "retracted": sum(r.retracted for r in reports),
         "rejected": entries["rejected"],
         "dropped": entries["dropped"],
+        "superseded": entries["superseded"],
+        "failed_inputs": [
+            {"source": r.source, "reason": e.reason} for r in reports for e in r.input_errors
+        ],
         "chunks": chunk_stats(sum(r.chunks for r in reports), tokens),
         "seconds": round(sum(r.seconds for r in reports), 3),
     }
@@ -302,6 +391,22 @@ class PrepareChain:
         except ValueError as e:
             return _document_rejected(spec, f"cannot chunk: {e}")
         return PreparedDocument(spec=spec, chunks=chunks, dropped=dropped)
+
+
+def reported(items: Iterable[T], *, source: str) -> Iterator[T | Rejected]:
+    """`items`, with an error that stops them early (an input that cannot be read, or a fault
+    of the code reading it) as their last item: a `Rejected` marked `input_error`, so what came
+    before stays counted and the caller goes on. The exception's type and text are kept."""
+    line = 0
+    try:
+        for item in items:
+            line = getattr(item, "line", line)
+            yield item
+    except Exception as e:  # every error becomes a report entry, with its type and text
+        reason = str(e) if isinstance(e, IngestError) else f"{type(e).__name__}: {e}"
+        if line:
+            reason += f" (the input stopped after line {line})"
+        yield Rejected(line=0, reason=reason, raw=source, input_error=True)
 
 
 def blocks_of(elements: list[DocumentElement]) -> list[Block]:

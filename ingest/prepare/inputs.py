@@ -2,15 +2,18 @@
 run over each.
 
 What a path is, by name and (for .jsonl/.csv) first row:
-  - `.jsonl` / `.csv` whose first row has `path` and `product_id` (and no `id`): a document
-    manifest (`ingest.documents.read_manifest`);
-  - other `.jsonl` / `.csv`: a catalog feed;
+  - `.jsonl` / `.ndjson` / `.csv` whose first row has `path` and `product_id` (and no `id`): a
+    document manifest (`ingest.documents.read_manifest`);
+  - other `.jsonl` / `.ndjson` / `.csv`: a catalog feed (read as `freshindex publish` reads it);
   - `<product-id>__<name>.<pdf|docx|md|markdown|txt|html|htm>`: a document of that product
     (the file path carries the product id);
   - `.pdf`, `.docx`, `.md`, `.markdown`, `.txt`: a document of `--product-id`;
   - `.html`, `.htm`, `.html.gz`: a saved product page (the page extractor reads it);
   - a directory: every file in it, sorted, by the same rules.
-Anything else is rejected with the reason; it does not stop the other inputs.
+Anything else (a missing path, an unsupported file) is rejected with the reason, as an
+`input_error`; so is an input that fails as a whole while it is read (a CSV without a usable
+header, an error that stops it: `ingest.prepare.chain.reported`). Neither stops the other
+inputs: every input is processed and reported.
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ from __future__ import annotations
 import csv
 import gzip
 import io
-import json
 import re
 import time
 import zlib
@@ -33,15 +35,17 @@ from ingest.documents import (
     ManifestRejected,
     read_manifest,
 )
+from ingest.errors import IngestError
 from ingest.feeds.reader import Accepted, FeedItem, Rejected, read_feed
 from ingest.pages.decode import MAX_BYTES
-from ingest.prepare.chain import Outcome, PrepareChain, PrepareReport
+from ingest.prepare.chain import Outcome, PrepareChain, PrepareReport, reported
 from ingest.producer import MessageSink
 from ingest.publish import send_all
+from ingest.rows import RowLimits, parse_json
 from schemas.models import utcnow
 
 InputKind = Literal["feed", "manifest", "page", "document", "unknown"]
-_FEED_SUFFIXES = (".jsonl", ".csv")
+_FEED_SUFFIXES = (".jsonl", ".ndjson", ".csv")
 _PAGE_SUFFIXES = (".html", ".htm", ".html.gz", ".htm.gz")
 _ID_SEPARATOR = "__"
 _PRODUCT_ID = re.compile(r"^[^\s\x00-\x1f]{1,200}$")
@@ -106,31 +110,43 @@ def _classify_file(path: Path, product_id: str | None) -> Input:
 
 def _listed_by_manifests(manifests: list[Path]) -> set[Path]:
     """The files the given manifests name (read through by the manifests themselves)."""
-    return {
-        entry.path.resolve()
-        for manifest in manifests
-        for entry in read_manifest(manifest)
-        if isinstance(entry, DocumentSpec)
-    }
+    return {path for manifest in manifests for path in _listed_by(manifest)}
+
+
+def _listed_by(manifest: Path) -> set[Path]:
+    """The files one manifest names; none when it cannot be read (it is reported when it is
+    prepared)."""
+    try:
+        return {
+            entry.path.resolve()
+            for entry in read_manifest(manifest)
+            if isinstance(entry, DocumentSpec)
+        }
+    except IngestError:
+        return set()
 
 
 def _is_manifest(path: Path) -> bool:
-    """A .jsonl/.csv whose first row names `path` and `product_id` and has no `id`."""
+    """A .jsonl/.ndjson/.csv whose first row names `path` and `product_id` and has no `id` (the
+    first row is read within the row limits: a hostile one is a feed's problem, reported there)."""
+    limits = RowLimits()
     try:
-        with path.open(encoding="utf-8-sig", errors="replace") as f:
-            if path.suffix.lower() == ".csv":
-                keys = set(next(csv.reader(f), []))
-            else:
-                first = next((line for line in f if line.strip()), "{}")
-                row = json.loads(first)
-                keys = set(row) if isinstance(row, dict) else set()
-    except (OSError, json.JSONDecodeError):
+        with path.open("rb") as f:
+            lines = iter(lambda: f.readline(limits.max_bytes + 1), b"")
+            first = next((line for line in lines if line.strip()), b"{}")
+        text = first.decode("utf-8-sig", errors="replace")
+        if path.suffix.lower() == ".csv":
+            keys = {name.strip() for name in next(csv.reader([text]), [])}
+        else:
+            row = parse_json(text, limits)
+            keys = set(row) if isinstance(row, dict) else set()
+    except (OSError, ValueError, csv.Error):
         return False
     return {"path", "product_id"} <= keys and "id" not in keys
 
 
 def prepare(
-    inputs: list[Input], chain: PrepareChain
+    inputs: list[Input], chain: PrepareChain, *, limits: RowLimits | None = None
 ) -> Iterator[tuple[Input, PrepareReport, list[Outcome]]]:
     """Run the chain over each input; yields the input, its report and its outcomes in order
     (every outcome is kept, for inspection: `send_inputs` streams them instead)."""
@@ -138,22 +154,37 @@ def prepare(
         started = time.perf_counter()
         report = PrepareReport(source=str(item.path))
         outcomes: list[Outcome] = []
-        for outcome in _outcomes(item, chain):
+        for outcome in outcomes_of(item, chain, limits):
             report.add(outcome)
             outcomes.append(outcome)
         report.seconds = time.perf_counter() - started
         yield item, report, outcomes
 
 
-def send_inputs(inputs: list[Input], chain: PrepareChain, sink: MessageSink) -> list[PrepareReport]:
+def send_inputs(
+    inputs: list[Input],
+    chain: PrepareChain,
+    sink: MessageSink,
+    *,
+    limits: RowLimits | None = None,
+) -> list[PrepareReport]:
     """Run the chain over each input and send each outcome as it comes (a feed of millions of
-    rows is never held in memory); one report per input."""
-    return [send_all(_outcomes(item, chain), sink, source=str(item.path)) for item in inputs]
+    rows is never held in memory); one report per input, every input processed."""
+    return [
+        send_all(outcomes_of(item, chain, limits), sink, source=str(item.path)) for item in inputs
+    ]
 
 
-def _outcomes(item: Input, chain: PrepareChain) -> Iterator[Outcome]:
+def outcomes_of(
+    item: Input, chain: PrepareChain, limits: RowLimits | None = None
+) -> Iterator[Outcome]:
+    """The chain's outcomes for one input; never raises (`reported`)."""
+    return reported(_outcomes(item, chain, limits), source=str(item.path))
+
+
+def _outcomes(item: Input, chain: PrepareChain, limits: RowLimits | None) -> Iterator[Outcome]:
     if item.kind == "feed":
-        yield from chain.items(read_feed(item.path, source=f"feed:{item.path.name}"))
+        yield from chain.items(read_feed(item.path, source=f"feed:{item.path.name}", limits=limits))
     elif item.kind == "page":
         yield chain.item(_page_item(item.path), utcnow())
     elif item.kind == "document":
@@ -169,7 +200,9 @@ def _outcomes(item: Input, chain: PrepareChain) -> Iterator[Outcome]:
             else:
                 yield chain.document(entry, utcnow())
     else:
-        yield Rejected(line=0, reason=f"{item.path.name}: {item.reason}", raw=str(item.path))
+        yield Rejected(
+            line=0, reason=f"{item.path.name}: {item.reason}", raw=str(item.path), input_error=True
+        )
 
 
 def read_saved_page(path: Path) -> bytes:

@@ -46,15 +46,18 @@ class TokenCounter:
         if len(enc.ids) + self.special_tokens <= max_tokens:
             return [text.strip()] if text.strip() else []
         budget = max(1, max_tokens - self.special_tokens)
+        # `Encoding.offsets` and `.word_ids` build a new list on every access: read them once
+        # (per piece, they made a long text quadratic: minutes for a 200,000-character line)
+        offsets, word_ids, total = enc.offsets, enc.word_ids, len(enc.ids)
         pieces: list[str] = []
         start = 0
-        while start < len(enc.ids):
-            end = self._word_boundary(enc.word_ids, start, min(start + budget, len(enc.ids)))
-            piece = text[enc.offsets[start][0] : enc.offsets[end - 1][1]].strip()
+        while start < total:
+            end = self._word_boundary(word_ids, start, min(start + budget, total))
+            piece = text[offsets[start][0] : offsets[end - 1][1]].strip()
             # a word cut mid-way is tokenized afresh (no ## continuation) and may grow: re-count
             while end > start + 1 and self.count(piece) > max_tokens:
                 end -= 1
-                piece = text[enc.offsets[start][0] : enc.offsets[end - 1][1]].strip()
+                piece = text[offsets[start][0] : offsets[end - 1][1]].strip()
             pieces.append(piece)
             start = end
         return [p for p in pieces if p]

@@ -380,7 +380,9 @@ def test_retracted_duplicates_are_counted(make_chain: MakeChain) -> None:
         [accepted("A", **SOIL), accepted("B", **HOSE), accepted("B", **SOIL)]
     ):
         report.add(outcome)
-    assert (report.products, len(report.duplicates), report.retracted) == (2, 1, 1)
+    # B's first row is superseded by its second, which duplicates A: one product in the end
+    assert (report.products, len(report.duplicates), report.retracted) == (1, 1, 1)
+    assert [(s.id, s.was) for s in report.superseded] == [("B", "product")]
     assert report.as_dict()["retracted"] == 1
 
 

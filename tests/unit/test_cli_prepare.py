@@ -15,6 +15,7 @@ from infra.cli import app
 from ingest.prepare.clean import clean_line, clean_text
 from schemas.models import CHUNKS_TOPIC_MESSAGE, Chunk, ProductDeleted
 from tests.unit import docgen
+from tests.unit.fakes import MemorySink
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOG = ROOT / "data" / "sample" / "catalog.jsonl"
@@ -47,11 +48,13 @@ def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
     return path
 
 
-def prepare(tmp_path: Path, *args: str) -> tuple[Result, list[Chunk | ProductDeleted], Any]:
+def prepare(
+    tmp_path: Path, *args: str, exit_code: int = 0
+) -> tuple[Result, list[Chunk | ProductDeleted], Any]:
     out, report = tmp_path / "out" / "chunks.jsonl", tmp_path / "out" / "report.json"
     out.parent.mkdir(exist_ok=True)
     result = CliRunner().invoke(app, ["prepare", *args, "--out", str(out), "--report", str(report)])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == exit_code, result.output
     lines = out.read_text(encoding="utf-8").splitlines()
     messages = [CHUNKS_TOPIC_MESSAGE.validate_json(line) for line in lines]
     return result, messages, json.loads(report.read_text(encoding="utf-8"))
@@ -125,9 +128,9 @@ def test_prepare_rejects_unreadable_inputs_and_goes_on(
     feed = write_jsonl(tmp_path / "f.jsonl", [CAN])
     corrupt = docgen.write_corrupt_pdf(tmp_path / "GA-1__bad.pdf")
     bare = docgen.write_docx(tmp_path / "orphan.docx")
-    _, messages, report = prepare(
-        tmp_path, str(corrupt), str(bare), str(tmp_path / "gone.csv"), str(feed)
-    )
+    result, messages, report = prepare(
+        tmp_path, str(corrupt), str(bare), str(tmp_path / "gone.csv"), str(feed), exit_code=1
+    )  # an input that cannot be read at all: status 1, after every other input is done
     assert {m.product_id for m in messages} == {"W-1"}
     assert report["records_in"] == 4 and report["kept"] == 1
     reasons = [r["reason"] for r in report["rejected"]]
@@ -136,6 +139,8 @@ def test_prepare_rejects_unreadable_inputs_and_goes_on(
     )
     assert "--product-id" in reasons[1]
     assert reasons[2] == "gone.csv: no such file"
+    assert [f["reason"] for f in report["failed_inputs"]] == reasons[1:3]
+    assert "error: gone.csv: no such file" in result.output
 
 
 def test_prepare_with_a_state_file_remembers_across_runs(
@@ -183,3 +188,155 @@ def test_prepare_with_semantic_chunking(clean_env: pytest.MonkeyPatch, tmp_path:
     assert [m.content_hash for m in greedy if isinstance(m, Chunk)] != [
         c.content_hash for c in chunks
     ]  # the encoder moved the cuts
+
+
+# --------------------------------------------------------------------------- hostile inputs
+
+
+def invoke(*args: str) -> Result:
+    return CliRunner().invoke(app, list(args))
+
+
+def test_prepare_reads_ndjson_like_publish(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    feed = write_jsonl(tmp_path / "f.ndjson", [TAP])
+    _, messages, report = prepare(tmp_path, str(feed))
+    assert {m.product_id for m in messages} == {"T-1"} and report["products"] == 1
+
+
+def test_prepare_fail_on_reject(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    feed = write_jsonl(tmp_path / "f.jsonl", [TAP, {"id": "X", "title": "t", "currency": "XYZ"}])
+    _, messages, report = prepare(tmp_path, str(feed), "--fail-on-reject", exit_code=2)
+    assert {m.product_id for m in messages} == {"T-1"}  # the chunks are still written
+    [rejected] = report["rejected"]
+    assert "'XYZ' is not an ISO 4217 currency code" in rejected["reason"]
+    prepare(tmp_path, str(write_jsonl(tmp_path / "ok.jsonl", [CAN])), "--fail-on-reject")
+
+
+def test_prepare_missing_input_exits_1(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    result, messages, report = prepare(tmp_path, str(tmp_path / "nope.jsonl"), exit_code=1)
+    assert messages == [] and report["failed_inputs"][0]["reason"] == "nope.jsonl: no such file"
+    assert "error: nope.jsonl: no such file" in result.output
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b"\xef\xbb\xbf", "empty CSV"),
+        (b"sku,title\nA,Hose\n", "CSV header must name at least an 'id' column"),
+        (b"id,title,price,price\nA,Hose,1,2\n", "names 'price' more than once"),
+    ],
+)
+def test_prepare_goes_on_after_an_unreadable_csv(
+    env: pytest.MonkeyPatch, tmp_path: Path, content: bytes, reason: str
+) -> None:
+    first = write_jsonl(tmp_path / "a.jsonl", [TAP])
+    bad = tmp_path / "b.csv"
+    bad.write_bytes(content)
+    last = write_jsonl(tmp_path / "c.jsonl", [CAN])
+    result, messages, report = prepare(tmp_path, str(first), str(bad), str(last), exit_code=1)
+    assert {m.product_id for m in messages} == {"T-1", "W-1"}  # before and after the bad one
+    assert [(i["path"], i.get("error", "")) for i in report["inputs"]] == [
+        (str(first), ""),
+        (str(bad), report["failed_inputs"][0]["reason"]),
+        (str(last), ""),
+    ]
+    assert reason in report["failed_inputs"][0]["reason"]
+    assert "Traceback" not in result.output
+
+
+def test_prepare_latin1_csv_rejects_its_rows(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    feed = tmp_path / "f.csv"
+    feed.write_bytes("id,title\nA,Café crème\nB,Steel garden rake\n".encode("latin-1"))
+    _, messages, report = prepare(tmp_path, str(feed))
+    assert {m.product_id for m in messages} == {"B"}
+    [rejected] = report["rejected"]
+    assert rejected["line"] == 2 and "not valid UTF-8" in rejected["reason"]
+
+
+def test_prepare_out_is_never_half_written(
+    env: pytest.MonkeyPatch, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "out" / "chunks.jsonl"
+    out.parent.mkdir()
+    out.write_text("previous\n")
+
+    def crashes(inputs: Any, chain: Any, sink: Any, **kw: Any) -> Any:
+        sink.stream.write("half\n")
+        raise RuntimeError("crash")
+
+    monkeypatch.setattr("ingest.prepare.inputs.send_inputs", crashes)
+    feed = write_jsonl(tmp_path / "f.jsonl", [TAP])
+    result = invoke("prepare", str(feed), "--out", str(out), "--report", str(tmp_path / "r.json"))
+    assert isinstance(result.exception, RuntimeError)
+    assert out.read_text() == "previous\n"
+    assert sorted(p.name for p in out.parent.iterdir()) == ["chunks.jsonl"]
+
+
+def test_prepare_reports_superseded_rows(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    feed = write_jsonl(
+        tmp_path / "f.jsonl", [TAP, CAN, TAP | {"title": "Brass Garden Tap 3/4 inch"}]
+    )
+    result, _, report = prepare(tmp_path, str(feed))
+    assert (report["records_in"], report["products"]) == (3, 2)
+    assert report["superseded"][0] | {"source": ""} == {
+        "id": "T-1",
+        "line": 1,
+        "by_line": 3,
+        "was": "product",
+        "source": "",
+    }
+    assert "1 superseded" in result.stdout
+    assert "superseded T-1 (line 1, a product): line 3 of the same input" in result.stdout
+
+
+# --------------------------------------------------------------------------- publish agrees
+
+
+@pytest.fixture
+def memory_kafka(env: pytest.MonkeyPatch) -> MemorySink:
+    sink = MemorySink()
+
+    class Sink:
+        def __init__(self, settings: object) -> None: ...
+
+        def __enter__(self) -> MemorySink:
+            return sink
+
+        def __exit__(self, *exc: object) -> None: ...
+
+    env.setattr("infra.stack.ensure_topics", lambda settings: None)
+    env.setattr("ingest.producer.KafkaSink", Sink)
+    return sink
+
+
+def test_publish_a_hostile_feed_goes_to_the_end(memory_kafka: MemorySink, tmp_path: Path) -> None:
+    feed = tmp_path / "f.jsonl"
+    feed.write_text(
+        json.dumps(TAP)
+        + "\n"
+        + "[" * 10_000
+        + "]" * 10_000
+        + "\n"
+        + json.dumps({"id": "X", "title": "t", "description": "x" * 5_000_000})
+        + "\n"
+        + json.dumps(CAN)
+        + "\n"
+    )
+    result = invoke("publish", str(feed), "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert (report["records_in"], report["products"]) == (4, 2)
+    assert [r["line"] for r in report["rejected"]] == [2, 3]
+    assert {c.product_id for c in memory_kafka.chunks} == {"T-1", "W-1"}
+    assert [len(d.model_dump_json()) < 100_000 for d in memory_kafka.dead_letters] == [True, True]
+    assert invoke("publish", str(feed), "--fail-on-reject").exit_code == 2
+
+
+def test_publish_an_unreadable_feed_exits_1(memory_kafka: MemorySink, tmp_path: Path) -> None:
+    feed = tmp_path / "f.csv"
+    feed.write_text("title\nHose\n")
+    result = invoke("publish", str(feed))
+    assert result.exit_code == 1
+    assert "error:" in result.output and "'id' column" in result.output
+    result = invoke("publish", str(tmp_path / "nope.jsonl"))
+    assert result.exit_code == 1 and "feed file not found" in result.output

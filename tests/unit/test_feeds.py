@@ -186,7 +186,7 @@ def test_csv_rows(tmp_path: Path) -> None:
     assert first.record.description == "Galvanised & sturdy."
     assert first.record.currency == "EUR"
     assert first.record.availability is Availability.IN_STOCK
-    assert first.record.attributes == {"capacity": "10 L", "rose": "True", "colour": "green"}
+    assert first.record.attributes == {"capacity": "10 L", "rose": "yes", "colour": "green"}
     assert first.record.source == "feed:feed.csv"
     assert lines[4] == Deleted(line=4, product_id="GA-2")
     assert isinstance(lines[5], Rejected) and lines[5].reason.startswith("price:")
@@ -223,9 +223,18 @@ def test_csv_without_id_column_is_a_feed_error(tmp_path: Path) -> None:
         list(read_feed(path))
 
 
-def test_csv_that_is_not_utf8_is_a_feed_error(tmp_path: Path) -> None:
+def test_csv_row_that_is_not_utf8_is_rejected_and_the_feed_goes_on(tmp_path: Path) -> None:
     path = tmp_path / "feed.csv"
-    path.write_bytes(b"id,title\nGA-1,caf\xe9\n")
+    path.write_bytes(b"id,title\nGA-1,caf\xe9\nGA-2,Rake\n")
+    first, second = read_feed(path)
+    assert isinstance(first, Rejected) and first.line == 2
+    assert "not valid UTF-8 (byte 0xe9 at column 9" in first.reason
+    assert isinstance(second, Accepted) and second.record.id == "GA-2"
+
+
+def test_csv_header_that_is_not_utf8_is_a_feed_error(tmp_path: Path) -> None:
+    path = tmp_path / "feed.csv"
+    path.write_bytes(b"id,t\xeftle\nGA-1,Rake\n")
     with pytest.raises(FeedError, match="UTF-8"):
         list(read_feed(path))
 

@@ -216,6 +216,7 @@ def assert_balanced(report: PrepareReport) -> None:
         + len(report.duplicates)
         + len(report.rejected)
         + len(report.rejected_documents)
+        + len(report.superseded)
     )
 
 

@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+import ingest.feeds.reader
 from ingest.feeds.reader import Accepted, Deleted, FeedItem, Rejected, read_feed
 from ingest.prepare.chunk import Chunker
 from ingest.prepare.tokenizer import TokenCounter
@@ -132,3 +136,76 @@ def test_chunks_survive_the_wire(chunker: MakeChunker) -> None:
     )
     for chunk in sink.chunks:
         assert Chunk.model_validate_json(chunk.model_dump_json()) == chunk
+
+
+def test_the_same_id_twice_in_one_feed_the_later_row_wins(
+    chunker: MakeChunker, tmp_path: Path
+) -> None:
+    path = tmp_path / "feed.jsonl"
+    rows = [
+        {"id": "A", "title": "Brass garden tap"},
+        {"id": "B", "title": "Galvanised watering can"},
+        {"id": "A", "title": "Brass garden tap with hose union"},
+        {"id": "B", "deleted": True},
+        {"id": "C", "title": "Steel garden rake"},
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    sink = MemorySink()
+    report = publish_feed(path, sink, chunker(64))
+    assert (report.records_in, report.products, report.deletions) == (5, 2, 1)  # A, C; B gone
+    assert [(s.id, s.line, s.by_line, s.was) for s in report.superseded] == [
+        ("A", 1, 3, "product"),
+        ("B", 2, 4, "product"),
+    ]
+    data = report.as_dict()
+    assert data["superseded"] == [
+        {"id": "A", "line": 1, "by_line": 3, "was": "product", "source": "feed:feed.jsonl"},
+        {"id": "B", "line": 2, "by_line": 4, "was": "product", "source": "feed:feed.jsonl"},
+    ]
+    # both rows of A were sent, in order: the index ends with the later one
+    overviews = [c.text for c in sink.chunks if c.product_id == "A" and c.chunk_index == 0]
+    assert len(overviews) == 2 and "hose union" in overviews[-1]
+
+
+def test_a_deletion_superseded_by_a_later_product_row(chunker: MakeChunker) -> None:
+    items: list[FeedItem] = [
+        Deleted(line=1, product_id="A"),
+        Accepted(line=2, record=record("A")),
+    ]
+    report = publish_items(items, MemorySink(), chunker(64), source="s")
+    assert (report.products, report.deletions) == (1, 0)
+    assert [(s.id, s.was) for s in report.superseded] == [("A", "deletion")]
+
+
+def test_a_feed_that_cannot_be_read_is_reported_not_raised(
+    chunker: MakeChunker, tmp_path: Path
+) -> None:
+    path = tmp_path / "feed.csv"
+    path.write_text("id,title,title\nA,Hose,Reel\n")
+    sink = MemorySink()
+    report = publish_feed(path, sink, chunker(64))
+    [failed] = report.input_errors
+    assert failed.line == 0 and "names 'title' more than once" in failed.reason
+    assert report.records_in == 1 and sink.messages == [] and sink.flushes == 1
+    [letter] = sink.dead_letters
+    assert (letter.error_type, letter.line) == ("InputFailed", 0)
+
+
+def test_an_error_that_stops_a_feed_keeps_what_came_before(
+    chunker: MakeChunker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "feed.jsonl"
+    path.write_text('{"id": "A", "title": "Brass garden tap"}\n{"id": "B", "title": "Rake"}\n')
+    real = ingest.feeds.reader._item
+
+    def fails_on_line_2(row: Any, *args: Any, **kw: Any) -> FeedItem:
+        if row.line == 2:
+            raise OSError("disk went away")
+        return real(row, *args, **kw)
+
+    monkeypatch.setattr(ingest.feeds.reader, "_item", fails_on_line_2)
+    sink = MemorySink()
+    report = publish_feed(path, sink, chunker(64))
+    assert report.products == 1 and {c.product_id for c in sink.chunks} == {"A"}
+    [failed] = report.input_errors
+    assert failed.reason == "OSError: disk went away (the input stopped after line 1)"

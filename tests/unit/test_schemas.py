@@ -13,6 +13,8 @@ from pydantic import ValidationError
 from schemas.jsonschema_gen import MODELS, SCHEMA_DIR, render
 from schemas.models import (
     CHUNKS_TOPIC_MESSAGE,
+    DEAD_LETTER_MESSAGE_MAX_BYTES,
+    DEAD_LETTER_PAYLOAD_MAX_BYTES,
     SCHEMA_VERSION,
     Availability,
     Chunk,
@@ -115,8 +117,41 @@ def test_product_record_is_frozen() -> None:
 
 
 def test_attribute_values_are_coerced_to_text() -> None:
-    product = record(attributes={"weight_kg": 10, "organic": True, "ratio": 1.5, 3: "x"})
-    assert product.attributes == {"weight_kg": "10", "organic": "True", "ratio": "1.5", "3": "x"}
+    product = record(
+        attributes={
+            "weight_kg": 10,
+            "organic": True,
+            "ratio": 1.5,
+            3: "x",
+            "size": ["S", "M", None],
+            "n": None,
+            "none": [],
+        }
+    )
+    assert product.attributes == {
+        "weight_kg": "10",
+        "organic": "yes",
+        "ratio": "1.5",
+        "3": "x",
+        "size": "S, M",
+    }
+
+
+@pytest.mark.parametrize("value", [{"a": 1}, [["S"], "M"], [{"a": 1}]])
+def test_nested_attribute_values_are_rejected(value: object) -> None:
+    with pytest.raises(ValidationError, match="attribute 'size' is a"):
+        record(attributes={"size": value})
+
+
+@pytest.mark.parametrize(
+    ("code", "ok"), [("EUR", True), ("XCG", True), ("XYZ", False), ("XXX", False)]
+)
+def test_currency_must_be_a_current_iso_4217_code(code: str, ok: bool) -> None:
+    if ok:
+        assert record(currency=code).currency == code
+    else:
+        with pytest.raises(ValidationError, match="not an ISO 4217 currency code"):
+            record(currency=code)
 
 
 def test_metadata_of_a_record_carries_everything_but_id_and_description() -> None:
@@ -214,6 +249,28 @@ def test_dead_letter_round_trips_as_json() -> None:
     again = DeadLetter.model_validate_json(letter.model_dump_json())
     assert again == letter
     assert again.kind == "dead_letter"
+    assert again.payload_bytes == 2
+
+
+def test_dead_letter_is_bounded_whatever_it_is_given() -> None:
+    letter = DeadLetter(
+        stage="feed",
+        error_type="RowRejected",
+        message="description: too long (got " + "é" * 3_000_000 + ")",
+        key="k" * 10_000,
+        source="s\ud800" * 10_000,
+        payload="x" * 5_000_000,
+    )
+    assert len(letter.message.encode()) <= DEAD_LETTER_MESSAGE_MAX_BYTES
+    assert letter.message.endswith(
+        f"(cut, {len(('description: too long (got ' + 'é' * 3_000_000 + ')').encode())} bytes in all)"
+    )
+    assert letter.payload == "x" * DEAD_LETTER_PAYLOAD_MAX_BYTES
+    assert letter.payload_bytes == 5_000_000
+    assert len(letter.key or "") <= 1024 and "\ud800" not in (letter.source or "")
+    wire = letter.model_dump_json()
+    assert len(wire.encode()) < 100_000  # far below a broker's 1 MiB default
+    assert DeadLetter.model_validate_json(wire) == letter  # bounds are stable on a re-read
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
