@@ -8,22 +8,61 @@ Every option falls back to the `FRESHINDEX_*` environment variable of the same s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TextIO, cast
 
 import typer
+from pydantic import ValidationError
+from typer.core import TyperGroup
 
 from infra.cli_crawl import crawl as crawl_command
 from infra.cli_extract import extract as extract_command
 from infra.cli_prepare import prepare as prepare_command
 from infra.cli_prepare import publish_docs as publish_docs_command
 from infra.render import print_status, print_summary, snippet
+from schemas import redact
 from schemas.settings import Settings, home_dir
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+
+class _ErrorBoundary(TyperGroup):
+    """Every command's last error boundary: settings that do not load (exit 78, naming the
+    variables, never echoing a value) and Kafka errors a command does not map itself (exit 1,
+    naming the broker setting) become one redacted line instead of a traceback."""
+
+    def invoke(self, ctx: Any) -> Any:  # typer's vendored click.Context
+        try:
+            return super().invoke(ctx)
+        except ValidationError as e:
+            if e.title != Settings.__name__:
+                raise
+            from workers.shutdown import EXIT_MISCONFIGURED
+
+            raise _fail(_settings_problem(e), EXIT_MISCONFIGURED) from e
+        except Exception as e:
+            if not type(e).__module__.startswith("kafka."):
+                raise
+            detail = str(e) if str(e).startswith(type(e).__name__) else f"{type(e).__name__}: {e}"
+            raise _fail(
+                f"Kafka broker (setting FRESHINDEX_KAFKA_BOOTSTRAP_SERVERS): {detail}"
+            ) from e
+
+
+def _settings_problem(error: ValidationError) -> str:
+    """The settings' errors as `FRESHINDEX_<FIELD>: reason`, without the values."""
+    problems = []
+    for err in error.errors(include_input=False, include_url=False):
+        name = f"FRESHINDEX_{str(err['loc'][0]).upper()}" if err["loc"] else "FRESHINDEX_*"
+        reason = err["msg"].removeprefix("Value error, ")
+        problems.append(reason if name in reason else f"{name}: {reason}")
+    return "invalid settings: " + "; ".join(problems)
+
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__, cls=_ErrorBoundary)
 log = logging.getLogger("freshindex.cli")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")]
@@ -44,12 +83,28 @@ class _KafkaCloseRace(logging.Filter):
 
 
 def _settings() -> Settings:
-    return Settings.load()
+    settings = Settings.load()
+    redact.register_settings(settings)
+    return settings
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    typer.secho(f"error: {redact.redact(message)}", fg=typer.colors.RED, err=True)
     return typer.Exit(code)
+
+
+def _redact_output() -> None:
+    """Keep every credential out of this process's output: register the known ones (from the
+    environment, and from the settings when they load), redact every log record, and pass
+    stdout/stderr (command output, --json, tracebacks, Faust's prints) through `redact`."""
+    redact.register_environment(os.environ, Settings)
+    with contextlib.suppress(ValidationError):  # the command needing them says why (boundary)
+        redact.register_settings(Settings.load())
+    redact.install_log_redaction()
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if not isinstance(stream, redact.RedactingStream):
+            setattr(sys, name, cast(TextIO, redact.RedactingStream(stream)))
 
 
 @app.callback()
@@ -57,6 +112,7 @@ def main(
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Log at DEBUG level.")] = False,
 ) -> None:
     """freshindex keeps a product index fresh: feeds -> Kafka -> workers -> Triton -> index."""
+    _redact_output()
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -163,9 +219,7 @@ def services(as_json: JsonOpt = False) -> None:
 def publish(
     feed: Annotated[
         Path,
-        typer.Argument(
-            help="Catalog feed: .jsonl or .csv, one product per row.", exists=True, dir_okay=False
-        ),
+        typer.Argument(help="Catalog feed: .jsonl/.ndjson or .csv, one product per row."),
     ],
     as_json: JsonOpt = False,
     fail_on_reject: Annotated[
@@ -173,29 +227,34 @@ def publish(
     ] = False,
 ) -> None:
     """Validate, clean, deduplicate and chunk a catalog feed and publish it to Kafka; report every
-    rejected row and duplicate."""
+    rejected row, duplicate and superseded row. Exits 1 when the feed cannot be read as a whole
+    (the report says how far it got), 2 with --fail-on-reject when a row was rejected."""
     from kafka.errors import KafkaError
 
+    from infra.cli_prepare import exit_status
     from infra.stack import StackError, ensure_topics
     from ingest.errors import IngestError
     from ingest.producer import KafkaSink
     from ingest.publish import chain_for, publish_feed
+    from ingest.rows import RowLimits
 
+    if not feed.is_file():
+        raise _fail(f"feed file not found: {feed}")
     settings = _settings()
     try:
         ensure_topics(settings)
         with KafkaSink(settings) as sink, chain_for(settings) as chain:
-            summary = publish_feed(feed, sink, chain)
+            summary = publish_feed(feed, sink, chain, limits=RowLimits.of(settings))
     except (IngestError, StackError) as e:
         raise _fail(str(e)) from e
     except KafkaError as e:
         raise _fail(f"Kafka broker at {settings.kafka_bootstrap_servers}: {e}") from e
+    report = summary.as_dict()
     if as_json:
-        typer.echo(json.dumps(summary.as_dict()))
+        typer.echo(json.dumps(report))
     else:
-        print_summary(summary.as_dict())
-    if fail_on_reject and summary.rejected:
-        raise typer.Exit(2)
+        print_summary(report)
+    raise typer.Exit(exit_status(report, fail_on_reject=fail_on_reject))
 
 
 _INDEX_SETTING = {"lancedb": "FRESHINDEX_LANCEDB_URI", "weaviate": "FRESHINDEX_WEAVIATE_URL"}
@@ -251,28 +310,48 @@ def search(
     per_product: Annotated[
         bool, typer.Option("--per-product", help="One result per product (its best chunk).")
     ] = False,
+    mode: Annotated[
+        str, typer.Option("--mode", help="hybrid (BM25 + vector, fused), bm25 or vector.")
+    ] = "hybrid",
     as_json: JsonOpt = False,
 ) -> None:
-    """Hybrid BM25 + vector search over the live index."""
+    """Search the live index in process, through the same retrieval pipeline as `freshindex serve`."""
     from workers.errors import WorkerError
-    from workers.search import parse_filter
-    from workers.search import search as run_search
+    from workers.retrieval.fusion import Candidate
+    from workers.retrieval.pipeline import Mode, Query, Retriever, parse_filter
+
+    if mode not in ("hybrid", "bm25", "vector"):
+        raise _fail(f"unknown mode {mode!r}: use hybrid, bm25 or vector")
+    settings = _settings()
+
+    async def run() -> list[Candidate]:
+        retriever = await Retriever.open(settings)
+        try:
+            asked = Query(
+                text=query,
+                k=k,
+                mode=cast("Mode", mode),  # checked above
+                filters=tuple(parse_filter(f) for f in filters or []),
+                per_product=per_product,
+            )
+            return (await retriever.search(asked)).results
+        finally:
+            await retriever.close()
 
     try:
-        parsed = [parse_filter(f) for f in filters or []]
-        hits = asyncio.run(
-            run_search(_settings(), query, k=k, filters=parsed, per_product=per_product)
-        )
+        hits = asyncio.run(run())
     except (ValueError, WorkerError) as e:
-        raise _fail(str(e)) from e
+        raise _fail(" ".join(str(e).split())) from e
     if as_json:
         rows = [
             {
-                "chunk_id": h.chunk_id,
+                "chunk_id": h.chunk.chunk_id,
                 "product_id": h.product_id,
                 "score": h.score,
-                "text": h.text,
-                **h.fields,
+                "text": h.chunk.text,
+                **h.chunk.fields,
+                "scores": h.scores,
+                "ranks": h.ranks,
             }
             for h in hits
         ]
@@ -281,19 +360,38 @@ def search(
     if not hits:
         typer.echo("no results")
     for rank, h in enumerate(hits, start=1):
+        f = h.chunk.fields
         price = (
-            f"{h.fields.get('price_text')} {h.fields.get('currency') or ''}".strip()
-            if h.fields.get("price_text")
+            f"{f.get('price_text')} {f.get('currency') or ''}".strip()
+            if f.get("price_text")
             else "-"
         )
         typer.echo(
-            f"{rank:>2}. [{h.score:.4f}] {h.product_id}  {h.fields.get('title')}  "
-            f"({price}, {h.fields.get('availability') or '-'})"
+            f"{rank:>2}. [{h.score:.4f}] {h.product_id}  {f.get('title')}  "
+            f"({price}, {f.get('availability') or '-'})"
         )
-        where = h.fields.get("section")
-        if h.fields.get("document"):
-            where = f"{h.fields['document']} > {where}"
-        typer.echo(f"      {where}: {snippet(h.text)}")
+        where = f.get("section")
+        if f.get("document"):
+            where = f"{f['document']} > {where}"
+        typer.echo(f"      {where}: {snippet(h.chunk.text)}")
+
+
+@app.command()
+def serve() -> None:
+    """Serve the retrieval HTTP API (POST /v1/search, GET /v1/products/ID, /healthz, /readyz,
+    /metrics, /openapi.json) on FRESHINDEX_SERVE_HOST:FRESHINDEX_SERVE_PORT until SIGTERM/SIGINT.
+
+    The index and the Triton model must answer at start (exit 1 naming the setting otherwise;
+    78 for an unusable address); later outages answer 503 until the dependency is back."""
+    from workers.errors import WorkerError
+    from workers.retrieval.server import serve as run_server
+
+    settings = _settings()
+    logging.getLogger("freshindex").setLevel(logging.INFO)
+    try:
+        asyncio.run(run_server(settings))
+    except WorkerError as e:
+        raise _worker_start_error(settings, e) from e
 
 
 @app.command()

@@ -24,7 +24,8 @@ from ingest.producer import KafkaSink
 from ingest.publish import chain_for, publish_documents, publish_feed
 from schemas.settings import Settings, home_dir
 from workers.ops import status, wait_until_caught_up
-from workers.search import search
+from workers.retrieval.fusion import Candidate
+from workers.retrieval.pipeline import Query, Retriever
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample"
 
@@ -58,19 +59,28 @@ def _publish_docs_and_wait(settings: Settings, manifest: Path) -> None:
 
 def _searches(settings: Settings) -> None:
     queries = [q.strip() for q in (SAMPLE / "queries.txt").read_text().splitlines() if q.strip()]
-    for query in queries:
+
+    async def run() -> list[list[Candidate]]:
+        retriever = await Retriever.open(settings)  # one index handle and Triton channel
+        try:
+            return [
+                (await retriever.search(Query(text=q, k=3, per_product=True))).results
+                for q in queries
+            ]
+        finally:
+            await retriever.close()
+
+    for query, results in zip(queries, asyncio.run(run()), strict=True):
         typer.secho(f'\nsearch "{query}"', fg=typer.colors.CYAN)
-        for rank, hit in enumerate(
-            asyncio.run(search(settings, query, k=3, per_product=True)), start=1
-        ):
-            f = hit.fields
+        for rank, hit in enumerate(results, start=1):
+            f = hit.chunk.fields
             about = (
                 f"from document {f['document']}, section {f['section']}"
                 if f.get("document")
                 else f"{f.get('price_text')} {f.get('currency')}, {f.get('availability')}"
             )
             typer.echo(f"  {rank}. {hit.product_id} {f['title']} ({about})")
-            typer.echo(f"     {snippet(hit.text, 100)}")
+            typer.echo(f"     {snippet(hit.chunk.text, 100)}")
 
 
 def run_demo(*, keep_running: bool = False) -> int:

@@ -12,8 +12,10 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from schemas.redact import credentials_in, has_userinfo, register
 
 
 def home_dir() -> Path:
@@ -25,7 +27,11 @@ class Settings(BaseSettings):
     """freshindex configuration (environment prefix `FRESHINDEX_`)."""
 
     model_config = SettingsConfigDict(
-        env_prefix="FRESHINDEX_", frozen=True, extra="ignore", use_attribute_docstrings=True
+        env_prefix="FRESHINDEX_",
+        frozen=True,
+        extra="ignore",
+        use_attribute_docstrings=True,
+        hide_input_in_errors=True,  # an error never echoes a value (it may be a credential)
     )
 
     # the local stack
@@ -36,7 +42,8 @@ class Settings(BaseSettings):
 
     # broker
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
-    """Kafka bootstrap servers, comma-separated host:port."""
+    """Kafka bootstrap servers, comma-separated host:port. Credentials in it (`user:pw@host`) are
+    refused: they go in FRESHINDEX_KAFKA_SASL_USERNAME/PASSWORD."""
     kafka_flavor: Literal["kafka", "tansu"] = "kafka"
     """What the brokers are: `kafka` (Apache Kafka or compatible: idempotent producer, exact end
     offsets) or `tansu` (the embedded dev broker: no idempotent producer, lag from fetch high
@@ -120,6 +127,36 @@ class Settings(BaseSettings):
     worker_log_level: str = "info"
     """Worker log level."""
 
+    # retrieval service (`freshindex serve`)
+    serve_host: str = "127.0.0.1"
+    """Address `freshindex serve` listens on (loopback; 0.0.0.0 in a container)."""
+    serve_port: int = Field(default=8090, ge=1, le=65535)
+    """Port of `freshindex serve` (HTTP API, /metrics, /healthz, /readyz)."""
+    serve_api_key: SecretStr | None = None
+    """API key `/v1/*` requests must send (`X-API-Key` or `Authorization: Bearer`; never
+    printed); none: no key asked."""
+    serve_timeout_s: float = Field(default=5.0, gt=0, le=120)
+    """Deadline of one request's calls to Triton and the index: a dependency slower or away
+    answers 503 within it."""
+    serve_max_k: int = Field(default=100, ge=1, le=1000)
+    """Most results one search may ask for."""
+    serve_max_request_bytes: int = Field(default=16_384, ge=1024, le=1_048_576)
+    """Largest request body accepted (413 above it)."""
+    candidates_bm25: int = Field(default=50, ge=1, le=1000)
+    """BM25 candidates fetched per search (at least k, k*5 for one result per product)."""
+    candidates_vector: int = Field(default=50, ge=1, le=1000)
+    """Vector candidates fetched per search (at least k, k*5 for one result per product)."""
+    fusion: Literal["rrf", "weighted"] = "rrf"
+    """How hybrid search fuses BM25 and vector candidates: `rrf` (reciprocal rank fusion) or
+    `weighted` (min-max normalised scores, convex combination); a request may choose."""
+    rrf_k: int = Field(default=60, ge=1, le=10_000)
+    """RRF constant: a candidate at rank r of a stage adds 1 / (rrf_k + r)."""
+    fusion_vector_weight: float = Field(default=0.5, ge=0, le=1)
+    """Weight of the vector score in `weighted` fusion (BM25 gets 1 minus it)."""
+    lancedb_read_consistency_s: float = Field(default=0.0, ge=0, le=3600)
+    """How stale the retrieval service's view of a LanceDB table may get, in seconds (0: every
+    read sees the latest write of any process; costs no measurable time here)."""
+
     # chunking
     chunk_max_tokens: int = Field(default=256, ge=32, le=8192)
     """Most tokens in a chunk, special tokens and passage prefix included."""
@@ -137,6 +174,73 @@ class Settings(BaseSettings):
     """Estimated Jaccard similarity (word 3-grams) from which two products are near-duplicates."""
     dedup_state_path: Path = Field(default_factory=lambda: home_dir() / "dedup.sqlite3")
     """sqlite file of the deduplicator's state (survives restarts; one per catalog)."""
+
+    # product pages (`freshindex crawl`, `freshindex extract`)
+    crawl_site_catalog: str = ""
+    """`FRESHINDEX_CRAWL_SITE_CATALOG`: host names (comma-separated, exact, no port) whose
+    pages' product ids are the catalog's own: a page there with sku V-0001 updates catalog
+    product V-0001. A page of any other host gets its id namespaced by its host
+    (`shop.example.com:V-0001`), so no site can overwrite another source's product."""
+    crawl_download_timeout_s: float = Field(default=20.0, gt=0, le=600)
+    """`FRESHINDEX_CRAWL_DOWNLOAD_TIMEOUT_S`: timeout of one page or sitemap request, seconds."""
+    crawl_timeout_retries: int = Field(default=1, ge=0, le=5)
+    """`FRESHINDEX_CRAWL_TIMEOUT_RETRIES`: retries of a request that timed out (each costs the
+    whole timeout; other transient errors keep Scrapy's 2 retries)."""
+    crawl_max_sitemap_bytes: int = Field(default=50 * 1024 * 1024, ge=1024, le=1024**3)
+    """`FRESHINDEX_CRAWL_MAX_SITEMAP_BYTES`: largest sitemap, downloaded and after gzip
+    decompression (the sitemaps protocol allows 50 MB); pages have their own `--max-page-bytes`."""
+
+    # catalog feeds (and document manifests): limits on one row
+    feed_max_row_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1024 * 1024)
+    """`FRESHINDEX_FEED_MAX_ROW_BYTES`: largest row of a feed or manifest, in bytes (line break
+    not counted). A longer row is rejected with its size, without being parsed or held in memory
+    (JSONL) and without stopping the feed."""
+    feed_max_depth: int = Field(default=16, ge=3, le=200)
+    """`FRESHINDEX_FEED_MAX_DEPTH`: deepest nesting of objects and lists in a row (the row is
+    level 1, its `attributes` 2, a list value 3). A deeper row is rejected with the reason."""
+
+    # documents (PDF, DOCX, HTML, Markdown, text): limits on one document; a document over one
+    # is rejected with the reason (a dead letter when publishing) and the others go on
+    doc_max_file_bytes: int = Field(default=100_000_000, ge=1024)
+    """`FRESHINDEX_DOC_MAX_FILE_BYTES`: largest document file, in bytes (checked before reading)."""
+    doc_max_uncompressed_bytes: int = Field(default=200_000_000, ge=1_000_000)
+    """`FRESHINDEX_DOC_MAX_UNCOMPRESSED_BYTES`: most bytes a DOCX package (a ZIP) may inflate
+    to, any one member and all together: first as its ZIP directory declares, before anything is
+    inflated, then as the members actually stream out."""
+    doc_max_compression_ratio: float = Field(default=100.0, ge=10)
+    """`FRESHINDEX_DOC_MAX_COMPRESSION_RATIO`: highest inflated / compressed size of a DOCX
+    member over 1 MB (real document XML compresses 5-20:1; a zip bomb of zeros 1000:1)."""
+    doc_max_zip_members: int = Field(default=1000, ge=10)
+    """`FRESHINDEX_DOC_MAX_ZIP_MEMBERS`: most members (parts, images) in a DOCX package."""
+    doc_max_elements: int = Field(default=1_000_000, ge=100)
+    """`FRESHINDEX_DOC_MAX_ELEMENTS`: most elements in a document: markup elements (DOCX XML
+    parts, HTML, Markdown rendered to HTML), counted while streaming before the parse; PDF text
+    lines, page by page; and parsed elements (paragraphs, titles, list items, tables)."""
+    doc_max_depth: int = Field(default=200, ge=8, le=250)
+    """`FRESHINDEX_DOC_MAX_DEPTH`: deepest nesting of markup elements (DOCX XML, HTML, Markdown
+    rendered to HTML). At most 250: libxml2, which parses them all, silently drops text nested
+    256 levels deep."""
+    doc_max_text_chars: int = Field(default=20_000_000, ge=1000)
+    """`FRESHINDEX_DOC_MAX_TEXT_CHARS`: most characters of text in a document (a 10,000-page
+    book), counted before the parse where the format allows, page by page for a PDF."""
+    doc_parse_timeout_s: float = Field(default=60.0, ge=0.1, le=3600)
+    """`FRESHINDEX_DOC_PARSE_TIMEOUT_S`: longest parse of one document, in seconds; the parser
+    process is then killed and the document rejected."""
+    doc_parse_max_memory_bytes: int = Field(default=2_000_000_000, ge=100_000_000)
+    """`FRESHINDEX_DOC_PARSE_MAX_MEMORY_BYTES`: most memory (address space) the parser process
+    may take on top of what it holds idle; a parse that needs more is rejected."""
+
+    @field_validator("kafka_bootstrap_servers")
+    @classmethod
+    def _no_credentials_in_bootstrap(cls, value: str) -> str:
+        if any(has_userinfo(address) for address in value.split(",")):
+            register(credentials_in(value))  # redacted wherever it might still show
+            raise ValueError(
+                "credentials in FRESHINDEX_KAFKA_BOOTSTRAP_SERVERS are not supported; use"
+                " FRESHINDEX_KAFKA_SASL_USERNAME/FRESHINDEX_KAFKA_SASL_PASSWORD (and"
+                " FRESHINDEX_KAFKA_SECURITY_PROTOCOL)"
+            )
+        return value
 
     @model_validator(mode="after")
     def _overlap_fits(self) -> Settings:

@@ -13,7 +13,13 @@ WorkerError
  │    └── IndexMisconfigured     wrong dimension, missing/unopenable collection, bad credentials
  ├── MessageRejected             one message cannot be processed (bad bytes, schema, version)
  ├── EmbeddingRejected           the model refuses these rows (invalid input): dead letter
- └── IndexRejected               the index refuses these objects (its own per-object messages)
+ ├── IndexRejected               the index refuses these objects (its own per-object messages)
+ ├── QueryRejected               retrieval: a search cannot be answered as asked (HTTP 422)
+ └── RelevanceError              evaluation: nothing to evaluate (`workers.relevance`)
+      └── QrelsError             the qrels file cannot be read; one message per bad line
+
+Retrieval (`workers.retrieval`) answers 503 for `Transient` errors and any other failure of a
+dependency (`EmbeddingError`, `VectorIndexError`), 422 for `QueryRejected` and `EmbeddingRejected`.
 
 `EmbeddingError` and `VectorIndexError` group the errors of one backend kind, for callers (ops
 views, the CLI) that only need to say which dependency failed.
@@ -82,3 +88,8 @@ class IndexRejected(VectorIndexError):
         first = next(iter(reasons.items()), ("", ""))
         super().__init__(f"index rejected {len(reasons)} object(s), e.g. {first[0]}: {first[1]}")
         self.reasons = reasons
+
+
+class QueryRejected(WorkerError):
+    """A search request cannot be answered as asked (a filter on an unknown field, a ranking
+    stage asked for when none is installed, k above the maximum): the caller's to fix."""

@@ -26,7 +26,7 @@ import numpy.typing as npt
 from schemas.models import Chunk, DeadLetter, ProductDeleted, ProductRecord, chunk_id
 from workers.batch import RawMessage
 from workers.errors import EmbeddingRejected, EmbeddingUnavailable, IndexRejected
-from workers.index.base import Filter, Hit, Row, Stored, VectorIndex
+from workers.index.base import Filter, Hit, IndexedChunk, Row, Stored, VectorIndex
 
 TOPIC = "freshindex.chunks"
 PUBLISHED = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -80,6 +80,10 @@ class HashEmbedder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         return np.stack([text_vector(t, self.dim) for t in texts])
+
+    async def ready(self) -> None:
+        if self.unavailable:
+            raise EmbeddingUnavailable("fake Triton is down")
 
     async def close(self) -> None:
         self.closed = True
@@ -137,6 +141,20 @@ class FaultyIndex(VectorIndex):
     ) -> list[Hit]:
         self._enter("search")
         return self.inner.search(text, vector, k=k, filters=filters)
+
+    def bm25(self, text: str, *, k: int, filters: list[Filter]) -> list[Hit]:
+        self._enter("bm25")
+        return self.inner.bm25(text, k=k, filters=filters)
+
+    def nearest(
+        self, vector: npt.NDArray[np.float32], *, k: int, filters: list[Filter]
+    ) -> list[Hit]:
+        self._enter("nearest")
+        return self.inner.nearest(vector, k=k, filters=filters)
+
+    def product(self, product_id: str) -> list[IndexedChunk]:
+        self._enter("product")
+        return self.inner.product(product_id)
 
     def count(self) -> int:
         self._enter("count")

@@ -417,7 +417,7 @@ def test_hits_carry_the_fields_lancedb_returns() -> None:
             "chunk_index": 0,
         },
     )
-    hit = _hit(obj)
+    hit = _hit(obj, obj.metadata.score)
     assert (hit.chunk_id, hit.product_id, hit.text, hit.score) == (obj.uuid, "GA-1", "t", 0.75)
     assert hit.fields["attributes"] == {"a": "b"}
     assert hit.fields["brand"] == "Terravita" and hit.fields["url"] is None

@@ -222,5 +222,17 @@ class TritonEmbedder:
         out: np.ndarray = vectors.astype(np.float32, copy=False)
         return out
 
+    async def ready(self) -> None:
+        """One call, no retry: raises `EmbeddingUnavailable` unless Triton says the model is
+        ready (readiness probes, start-up prechecks)."""
+        try:
+            ready = await self._client.is_model_ready(self.model, client_timeout=self.timeout_s)
+        except InferenceServerException as e:
+            raise EmbeddingUnavailable(
+                f"Triton at {self.url} (model {self.model!r}) unavailable: {e}"
+            ) from e
+        if not ready:
+            raise EmbeddingUnavailable(f"Triton at {self.url}: model {self.model!r} is not ready")
+
     async def close(self) -> None:
         await self._client.close()

@@ -2,8 +2,10 @@
 
 Implementations: `workers.index.lancedb.LanceIndex` (embedded default, a folder) and
 `workers.index.weaviate.WeaviateIndex` (production: a Weaviate server). Both keep deterministic
-object ids (the chunk id, a uuid5), metadata as properties/columns, hybrid (BM25 + vector)
-search with metadata filters, delete by filter. Every method raises only the classified errors
+object ids (the chunk id, a uuid5), metadata as properties/columns, delete by filter, and three
+reads with metadata filters: BM25-only (`bm25`) and vector-only (`nearest`) candidates with their
+raw scores, which retrieval fuses itself (`workers.retrieval`), and the backend's own hybrid
+`search`; `product` reads one product's chunks. Every method raises only the classified errors
 of `workers.errors`: `IndexUnavailable` (transient), `IndexMisconfigured` (terminal),
 `IndexRejected` (these objects), so the worker loop decides by type.
 """
@@ -89,14 +91,23 @@ def filter_value(f: Filter) -> str | float:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Hit:
-    """A search result: the chunk's stored fields and its score."""
+class IndexedChunk:
+    """A chunk as the index holds it: its id, product, text and stored fields (metadata of the
+    chunk and its product, `attributes` decoded; no vector, no record hash)."""
 
     chunk_id: str
     product_id: str
-    score: float
     text: str
     fields: dict[str, Any]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Hit(IndexedChunk):
+    """A search result: the chunk and its score. From `search` a fused hybrid score; from `bm25`
+    the raw BM25 score; from `nearest` the cosine similarity to the query vector (1 - cosine
+    distance, the same on every backend). Higher is better."""
+
+    score: float
 
 
 def row_properties(row: Row) -> dict[str, Any]:
@@ -151,6 +162,20 @@ class VectorIndex(ABC):
     @abstractmethod
     def search(self, text: str, vector: np.ndarray, *, k: int, filters: list[Filter]) -> list[Hit]:
         """Hybrid BM25 + vector search over the live index."""
+
+    @abstractmethod
+    def bm25(self, text: str, *, k: int, filters: list[Filter]) -> list[Hit]:
+        """BM25 full-text candidates over the chunk text: the best `k` matching `filters`, best
+        first, each with its raw BM25 score (no hit when no word of `text` is indexed)."""
+
+    @abstractmethod
+    def nearest(self, vector: np.ndarray, *, k: int, filters: list[Filter]) -> list[Hit]:
+        """Vector candidates: the `k` chunks matching `filters` nearest to `vector` by cosine,
+        best first, each scored by its cosine similarity."""
+
+    @abstractmethod
+    def product(self, product_id: str) -> list[IndexedChunk]:
+        """Every chunk of a product, by (document, chunk index); empty if none is indexed."""
 
     @abstractmethod
     def count(self) -> int:

@@ -30,11 +30,26 @@ from lancedb.index import FTS
 from lancedb.rerankers import RRFReranker
 
 from workers.errors import IndexMisconfigured, IndexUnavailable, VectorIndexError
-from workers.index.base import Filter, Hit, Row, Stored, VectorIndex, filter_value, row_properties
+from workers.index.base import (
+    Filter,
+    Hit,
+    IndexedChunk,
+    Row,
+    Stored,
+    VectorIndex,
+    filter_value,
+    row_properties,
+)
 
 log = logging.getLogger("freshindex.index")
 
 _IN_CHUNK = 500
+_PRODUCT_ROWS = 100_000
+"""Most chunks read for one product (far above any product's chunk count)."""
+_HIDDEN = frozenset(
+    {"vector", "id", "product_id", "text", "_relevance_score", "_score", "_distance", "record_hash"}
+)
+"""Columns that are not `IndexedChunk.fields`."""
 
 
 def _schema(dim: int) -> pa.Schema:
@@ -155,11 +170,22 @@ def _guarded(doing: str) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
 class LanceIndex(VectorIndex):
     """Chunks in one LanceDB table."""
 
-    def __init__(self, uri: str, table: str, dim: int, *, create: bool = True) -> None:
+    def __init__(
+        self,
+        uri: str,
+        table: str,
+        dim: int,
+        *,
+        create: bool = True,
+        read_consistency: timedelta | None = None,
+    ) -> None:
+        """`read_consistency`: how stale this handle's view of the table may get; a long-lived
+        reader (the retrieval service) needs it to see what other processes write (None: the
+        handle keeps the version it opened, which suits a writer)."""
         self.dim = dim
         self.schema = _schema(dim)
         try:
-            self._db = lancedb.connect(uri)
+            self._db = lancedb.connect(uri, read_consistency_interval=read_consistency)
             if not create and table not in self._db.list_tables().tables:
                 raise VectorIndexError(
                     f"index {table!r} does not exist in {uri}: nothing has been indexed yet (is a worker running?)"
@@ -263,29 +289,37 @@ class LanceIndex(VectorIndex):
             if where:
                 query = query.where(where, prefilter=True)
             rows = query.limit(k).rerank(RRFReranker()).to_list()
-        return [self._hit(r) for r in rows[:k]]
+        return [_hit(r, float(r.get("_relevance_score", 0.0))) for r in rows[:k]]
 
-    @staticmethod
-    def _hit(row: dict[str, Any]) -> Hit:
-        hidden = {
-            "vector",
-            "id",
-            "product_id",
-            "text",
-            "_relevance_score",
-            "_score",
-            "_distance",
-            "record_hash",
-        }
-        fields = {k: v for k, v in row.items() if k not in hidden}
-        fields["attributes"] = json.loads(fields.get("attributes") or "{}")
-        return Hit(
-            chunk_id=row["id"],
-            product_id=row["product_id"],
-            score=float(row.get("_relevance_score", 0.0)),
-            text=row["text"],
-            fields=fields,
+    def bm25(self, text: str, *, k: int, filters: list[Filter]) -> list[Hit]:
+        where = where_clause(filters)
+        with _guard("BM25 search"):
+            query = self._table.search(text, query_type="fts", fts_columns="text")
+            if where:
+                query = query.where(where, prefilter=True)
+            rows = query.limit(k).to_list()
+        return [_hit(r, float(r["_score"])) for r in rows[:k]]
+
+    def nearest(self, vector: np.ndarray, *, k: int, filters: list[Filter]) -> list[Hit]:
+        where = where_clause(filters)
+        with _guard("vector search"):
+            query = self._table.search(vector.astype(np.float32), query_type="vector")
+            query = query.distance_type("cosine")
+            if where:
+                query = query.where(where, prefilter=True)
+            rows = query.limit(k).to_list()
+        return [_hit(r, 1.0 - float(r["_distance"])) for r in rows[:k]]
+
+    @_guarded("product read")
+    def product(self, product_id: str) -> list[IndexedChunk]:
+        rows = (
+            self._table.search()
+            .where(f"product_id = {quote(product_id)}")
+            .limit(_PRODUCT_ROWS)
+            .to_list()
         )
+        chunks = [_chunk(r) for r in rows]
+        return sorted(chunks, key=lambda c: (c.fields["document"] or "", c.fields["chunk_index"]))
 
     @_guarded("count")
     def count(self) -> int:
@@ -318,3 +352,25 @@ class LanceIndex(VectorIndex):
     def maintain(self) -> None:
         """Compact small files, fold new rows into the indices, drop versions older than 10 min."""
         self._table.optimize(cleanup_older_than=timedelta(minutes=10))
+
+
+def _fields(row: dict[str, Any]) -> dict[str, Any]:
+    fields = {k: v for k, v in row.items() if k not in _HIDDEN}
+    fields["attributes"] = json.loads(fields.get("attributes") or "{}")
+    return fields
+
+
+def _chunk(row: dict[str, Any]) -> IndexedChunk:
+    return IndexedChunk(
+        chunk_id=row["id"], product_id=row["product_id"], text=row["text"], fields=_fields(row)
+    )
+
+
+def _hit(row: dict[str, Any], score: float) -> Hit:
+    return Hit(
+        chunk_id=row["id"],
+        product_id=row["product_id"],
+        score=score,
+        text=row["text"],
+        fields=_fields(row),
+    )

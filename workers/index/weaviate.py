@@ -62,6 +62,7 @@ from workers.errors import IndexMisconfigured, IndexRejected, IndexUnavailable, 
 from workers.index.base import (
     Filter,
     Hit,
+    IndexedChunk,
     Row,
     Stored,
     VectorIndex,
@@ -139,7 +140,7 @@ _INSERT_CHUNK = 256
 _DELETE_GROUP = 100
 """(product, document) conditions OR-ed into one delete filter."""
 _PAGE = 1000
-"""Objects per page when reading many (freshness, snapshot)."""
+"""Objects per page when reading many (freshness, snapshot, a product's chunks)."""
 _WRITE_RETRIES = 2
 """Extra attempts for objects a batch refused with a transient message."""
 
@@ -530,7 +531,49 @@ class WeaviateIndex(VectorIndex):
                 return_metadata=MetadataQuery(score=True),
                 return_properties=["product_id", "text", *_HIT_FIELDS],
             ).objects
-        return [_hit(obj) for obj in found]
+        return [_hit(obj, float(obj.metadata.score or 0.0)) for obj in found]
+
+    def bm25(self, text: str, *, k: int, filters: list[Filter]) -> list[Hit]:
+        where = to_filter(filters)
+        with _guard(f"BM25 search in {self.name!r}"):
+            found = self._collection.query.bm25(
+                query=text,
+                query_properties=["text"],
+                filters=where,
+                limit=k,
+                return_metadata=MetadataQuery(score=True),
+                return_properties=["product_id", "text", *_HIT_FIELDS],
+            ).objects
+        return [_hit(obj, float(obj.metadata.score or 0.0)) for obj in found]
+
+    def nearest(self, vector: np.ndarray, *, k: int, filters: list[Filter]) -> list[Hit]:
+        where = to_filter(filters)
+        with _guard(f"vector search in {self.name!r}"):
+            found = self._collection.query.near_vector(
+                near_vector=vector.astype(np.float32).tolist(),
+                filters=where,
+                limit=k,
+                return_metadata=MetadataQuery(distance=True),
+                return_properties=["product_id", "text", *_HIT_FIELDS],
+            ).objects
+        return [_hit(obj, 1.0 - float(obj.metadata.distance or 0.0)) for obj in found]
+
+    def product(self, product_id: str) -> list[IndexedChunk]:
+        """Pages by offset: a product has far fewer chunks than the server's query maximum."""
+        where = WFilter.by_property("product_id").equal(product_id)
+        out: list[IndexedChunk] = []
+        with _guard(f"product read in {self.name!r}"):
+            while True:
+                page = self._collection.query.fetch_objects(
+                    filters=where,
+                    limit=_PAGE,
+                    offset=len(out),
+                    return_properties=["product_id", "text", *_HIT_FIELDS],
+                ).objects
+                out += [_chunk(obj) for obj in page]
+                if len(page) < _PAGE:
+                    break
+        return sorted(out, key=lambda c: (c.fields["document"] or "", c.fields["chunk_index"]))
 
     def count(self) -> int:
         with _guard(f"count of {self.name!r}"):
@@ -713,14 +756,28 @@ def _schema() -> list[Property]:
     ]
 
 
-def _hit(obj: Any) -> Hit:
-    props: dict[str, Any] = obj.properties
+def _fields(props: dict[str, Any]) -> dict[str, Any]:
     fields = {name: props.get(name) for name in _HIT_FIELDS}
     fields["attributes"] = json.loads(fields.get("attributes") or "{}")
+    return fields
+
+
+def _chunk(obj: Any) -> IndexedChunk:
+    props: dict[str, Any] = obj.properties
+    return IndexedChunk(
+        chunk_id=str(obj.uuid),
+        product_id=props["product_id"],
+        text=props["text"],
+        fields=_fields(props),
+    )
+
+
+def _hit(obj: Any, score: float) -> Hit:
+    props: dict[str, Any] = obj.properties
     return Hit(
         chunk_id=str(obj.uuid),
         product_id=props["product_id"],
-        score=float(obj.metadata.score or 0.0),
+        score=score,
         text=props["text"],
-        fields=fields,
+        fields=_fields(props),
     )
