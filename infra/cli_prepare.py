@@ -180,3 +180,4 @@ def publish_docs(
         typer.echo(json.dumps(combined, ensure_ascii=False))
     else:
         print_summary(combined)
+    raise typer.Exit(exit_status(combined, fail_on_reject=False))

@@ -108,7 +108,10 @@ def test_documents_are_indexed_replaced_and_deleted_with_their_product(
 
     # a shorter version of the manual replaces its chunks; the record and other documents stay
     manual.write_text(MANUAL_V2)
-    assert cli(env, "publish-docs", str(manual), "--product-id", "MOWER1").returncode == 0
+    missing = tmp_path / "MOWER1__warranty.pdf"
+    done = cli(env, "publish-docs", str(manual), str(missing), "--product-id", "MOWER1")
+    assert done.returncode == 1, "a missing input is an error, after the others are published"
+    assert "no such file" in done.stderr and str(missing) in done.stdout + done.stderr
     wait_until_caught_up(settings, timeout_s=300)
     v2 = prepared(env, tmp_path, str(manual), "--product-id", "MOWER1", name="v2")
     rows = index_rows(settings)

@@ -39,3 +39,13 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Iterator[pytest
             monkeypatch.delenv(name)
     monkeypatch.setenv("FRESHINDEX_HOME", str(tmp_path / "home"))
     yield monkeypatch
+
+
+@pytest.fixture(autouse=True)
+def _forget_secrets() -> Iterator[None]:
+    """Secrets a test registers for redaction (`schemas.redact`, process-global) end with it, so
+    a test's planted password never rewrites another test's output."""
+    yield
+    from schemas.redact import forget_all
+
+    forget_all()
