@@ -56,7 +56,8 @@ def exit_status(report: dict[str, Any], *, fail_on_reject: bool) -> int:
 
 def _write_atomically(path: Path, text: str) -> None:
     partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(text, encoding="utf-8")
+    # an input's lone surrogate (a JSON "\ud800" in an id) is written as that escape again
+    partial.write_text(text, encoding="utf-8", errors="backslashreplace")
     partial.replace(path)
 
 

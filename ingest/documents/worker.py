@@ -206,20 +206,23 @@ def _answer(path: Path, limits: DocumentLimits, memory: _Memory) -> _Answer:
     from ingest.documents.parse import parse_in_process
 
     result: ParsedDocument | DocumentError
+    peak = _vm("VmPeak")  # a parse hit the cap only if it raised the peak up to it
     try:
         result = parse_in_process(path, limits)
     except MemoryError:
-        result = _out_of_memory(limits)
+        result = _out_of_memory(memory)
     except DocumentError as e:
-        result = _out_of_memory(limits) if memory.hit_cap() else e
+        result = _out_of_memory(memory) if memory.hit_cap(since=peak) else e
     except Exception as e:  # a bug, not the document: say so, keep the traceback in the log
         logger.exception("parser failed on %s", path)
         result = DocumentError(f"the parser failed: {type(e).__name__}: {e}")
-    return _Answer(result=result, retire=memory.hit_cap() or memory.grown())
+    return _Answer(result=result, retire=memory.hit_cap(since=peak) or memory.grown())
 
 
-def _out_of_memory(limits: DocumentLimits) -> DocumentError:
-    limit = size(limits.parse_max_memory_bytes)
+def _out_of_memory(memory: _Memory) -> DocumentError:
+    """The memory reason, with the allowance the parse really had (less than the setting when
+    this process inherited a tighter address-space limit, e.g. `ulimit -v`)."""
+    limit = size(memory.effective_allowance())
     return exceeded(f"the parse needed more than {limit} of memory", "parse_max_memory_bytes")
 
 
@@ -246,9 +249,21 @@ class _Memory:
         resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
         return cls(baseline=baseline, cap=cap, allowance=allowance)
 
-    def hit_cap(self) -> bool:
+    def effective_allowance(self) -> int:
+        """What a parse may map above the baseline: the setting, or less under an inherited
+        limit."""
+        if self.cap is None or self.baseline is None:
+            return self.allowance
+        return max(0, min(self.allowance, self.cap - self.baseline))
+
+    def hit_cap(self, *, since: int | None) -> bool:
+        """The peak rose during this parse (above `since`, the peak before it) to the cap. A
+        process that started near an inherited limit has its peak there from the start, and
+        that alone says nothing about the document."""
         peak = _vm("VmPeak")
-        return self.cap is not None and peak is not None and peak >= self.cap - _MEMORY_MARGIN
+        if self.cap is None or peak is None:
+            return False
+        return peak >= self.cap - _MEMORY_MARGIN and (since is None or peak > since)
 
     def grown(self) -> bool:
         now = _vm("VmSize")

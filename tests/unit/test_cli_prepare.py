@@ -340,3 +340,15 @@ def test_publish_an_unreadable_feed_exits_1(memory_kafka: MemorySink, tmp_path: 
     assert "error:" in result.output and "'id' column" in result.output
     result = invoke("publish", str(tmp_path / "nope.jsonl"))
     assert result.exit_code == 1 and "feed file not found" in result.output
+
+
+def test_a_lone_surrogate_in_an_id_is_reported_not_a_crash(env: Any, tmp_path: Path) -> None:
+    """A JSON escape of half a UTF-16 pair (`"Y\\udfff"`) cannot be written as UTF-8: the row is
+    rejected and the report (file and --json) shows the id escaped, instead of a traceback."""
+    feed = tmp_path / "f.jsonl"
+    feed.write_text('{"id": "Y\\udfff", "deleted": true}\n' + json.dumps(TAP) + "\n")
+    result, messages, report = prepare(tmp_path, str(feed), "--json")
+    assert [m.product_id for m in messages] == ["T-1"] * len(messages) and messages
+    [rejected] = report["rejected"]
+    assert rejected["line"] == 1 and rejected["id"] == "Y\udfff"  # the escape, read back
+    assert json.loads(result.stdout)["rejected"][0]["line"] == 1

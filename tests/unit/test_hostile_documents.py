@@ -630,3 +630,21 @@ def test_a_rejected_document_is_a_dead_letter_and_the_publish_goes_on(
     assert "FRESHINDEX_DOC_MAX_TEXT_CHARS" in reasons["long"]
     assert {letter.error_type for letter in sink.dead_letters} == {"DocumentRejected"}
     assert (report.documents, len(report.rejected_documents)) == (1, 3)
+
+
+def test_a_worker_started_near_an_inherited_memory_limit_still_gives_the_real_reason(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Under a `ulimit -v` close to the parser's own size, its peak sits at the cap before any
+    document: a rejection is the document's own reason, not "needed more memory", unless the
+    parse itself raised the peak to the cap; the memory reason names the allowance it had."""
+    gib = 1 << 30
+    memory = worker._Memory(baseline=int(2.9 * gib), cap=3 * gib, allowance=2 * gib)
+    peaks = iter([3 * gib - 1, 3 * gib - 1])  # the peak before the parse, then after it
+    monkeypatch.setattr(worker, "_vm", lambda field: next(peaks))
+    assert not memory.hit_cap(since=next(peaks))
+    monkeypatch.setattr(worker, "_vm", lambda field: 3 * gib - 1)
+    assert memory.hit_cap(since=int(2.95 * gib))  # this parse rose to the cap
+    assert "107 MB" in str(worker._out_of_memory(memory))
+    roomy = worker._Memory(baseline=gib, cap=None, allowance=2 * gib)
+    assert not roomy.hit_cap(since=None) and "2.1 GB" in str(worker._out_of_memory(roomy))
