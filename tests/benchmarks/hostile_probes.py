@@ -32,6 +32,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +93,7 @@ def failure(code: int | None, out: str, err: str, extra: str = "") -> str | None
 
 
 def accounted(report: dict[str, Any]) -> int:
-    return (
+    return int(
         report["kept"]
         + report["deletions"]
         + len(report["duplicates"])
@@ -193,11 +194,9 @@ def main() -> int:
         "FRESHINDEX_WEAVIATE_API_KEY": PLANTED,
     }
     probes: list[tuple[str, Callable[[], tuple[str, str]]]] = []
-    probes += [(f"feed: {n}", lambda n=n: feed_probe(n, env)) for n in sorted(feeds.CASES)]
-    probes += [(f"document: {n}", lambda n=n: document_probe(n, env)) for n in documents.CASES]
-    probes += [
-        (f"page: {c[0]}", lambda i=i: page_probe(i, env)) for i, c in enumerate(pages.CORPUS)
-    ]
+    probes += [(f"feed: {n}", partial(feed_probe, n, env)) for n in sorted(feeds.CASES)]
+    probes += [(f"document: {n}", partial(document_probe, n, env)) for n in documents.CASES]
+    probes += [(f"page: {c[0]}", partial(page_probe, i, env)) for i, c in enumerate(pages.CORPUS)]
     only = os.environ.get("PROBES")
     if only:
         probes = [p for p in probes if only in p[0]]
