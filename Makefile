@@ -11,7 +11,8 @@ export FRESHINDEX_CACHE ?= $(HOME)/.cache/freshindex
 PRODUCTION := FRESHINDEX_STACK=kafka+weaviate FRESHINDEX_HOME=$(CURDIR)/.freshindex-production
 
 .PHONY: install production-deps run run-production test unit integration lint bench \
-	bench-production bench-prepare chaos schemas clean down
+	bench-production bench-prepare bench-search chaos probes schemas clean down \
+	system-deps status-screenshot monitoring-check
 
 install: $(STAMP)
 
@@ -31,14 +32,29 @@ run: install
 run-production: production-deps
 	HF_HUB_OFFLINE=1 $(PRODUCTION) $(BIN)/freshindex demo
 
+# Debian packages the tests use, installed once with apt when a command is missing (never
+# downloaded by a test tool): chromium + chromium-driver (tests/integration/test_status_page.py
+# drives the status page through Selenium) and prometheus (promtool checks and unit-tests the
+# alert rules; tests/integration/test_monitoring.py runs a real Prometheus).
+SYSTEM_PACKAGES := chromium chromium-driver prometheus
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+system-deps:
+	@for c in chromium chromedriver promtool prometheus; do command -v $$c >/dev/null || missing=1; done; \
+	if [ -n "$$missing" ]; then \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			$(SYSTEM_PACKAGES); \
+	fi
+
 # Every test, inside a network namespace with only the loopback interface (infra/loopback-only).
-test: production-deps
+test: production-deps system-deps
 	HF_HUB_OFFLINE=1 infra/loopback-only $(BIN)/pytest
 
-unit: install
+unit: install system-deps
 	$(BIN)/pytest tests/unit
 
-integration: production-deps
+integration: production-deps system-deps
 	HF_HUB_OFFLINE=1 infra/loopback-only $(BIN)/pytest tests/integration
 
 lint: install
@@ -53,6 +69,25 @@ bench-production: production-deps
 
 bench-prepare: install
 	HF_HUB_OFFLINE=1 $(BIN)/python -m tests.benchmarks.bench_prepare
+
+# Search latency/throughput on a 20,000-product index (BENCH_SEARCH_PRODUCTS); the index is
+# built once per size into $(FRESHINDEX_CACHE)/bench-search (~15 minutes on 2 cores), then reused.
+bench-search: install
+	HF_HUB_OFFLINE=1 $(BIN)/python -m tests.benchmarks.bench_search
+
+# Every hostile input of the regression corpora through the real CLI, one process each.
+probes: install
+	HF_HUB_OFFLINE=1 infra/loopback-only $(BIN)/python -m tests.benchmarks.hostile_probes
+
+# docs/status.png (the README's screenshot): the status page test on the embedded stack, saving
+# its phone-sized screenshot there (a 64-colour PNG, at most 150 KB).
+status-screenshot: install system-deps
+	HF_HUB_OFFLINE=1 FRESHINDEX_STATUS_SCREENSHOT=$(CURDIR)/docs/status.png infra/loopback-only \
+		$(BIN)/pytest tests/integration/test_status_page.py -k tansu
+
+# The alert rules and scrape configuration load, and the rules fire as alerts.test.yml says.
+monitoring-check: system-deps
+	cd infra/monitoring && promtool check config prometheus.yml && promtool test rules alerts.test.yml
 
 chaos: production-deps
 	HF_HUB_OFFLINE=1 infra/loopback-only $(BIN)/python -m tests.benchmarks.chaos

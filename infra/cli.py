@@ -21,11 +21,14 @@ from pydantic import ValidationError
 from typer.core import TyperGroup
 
 from infra.cli_crawl import crawl as crawl_command
+from infra.cli_dead_letters import dead_letters_app
 from infra.cli_extract import extract as extract_command
 from infra.cli_prepare import prepare as prepare_command
 from infra.cli_prepare import publish_docs as publish_docs_command
+from infra.cli_relevance import eval_command
+from infra.cli_relevance import train_reranker as train_reranker_command
 from infra.render import print_status, print_summary, snippet
-from schemas import redact
+from schemas import logs, redact
 from schemas.settings import Settings, home_dir
 
 
@@ -93,6 +96,14 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+def _log_format() -> logs.LogFormat:
+    """FRESHINDEX_LOG_FORMAT; `plain` while the settings do not load (the command needing them
+    says why)."""
+    with contextlib.suppress(ValidationError):
+        return Settings.load().log_format
+    return "plain"
+
+
 def _redact_output() -> None:
     """Keep every credential out of this process's output: register the known ones (from the
     environment, and from the settings when they load), redact every log record, and pass
@@ -103,6 +114,8 @@ def _redact_output() -> None:
     redact.install_log_redaction()
     for name in ("stdout", "stderr"):
         stream = getattr(sys, name)
+        with contextlib.suppress(AttributeError, ValueError):  # a lone surrogate from an input
+            stream.reconfigure(errors="backslashreplace")  # (a JSON "\ud800") prints escaped
         if not isinstance(stream, redact.RedactingStream):
             setattr(sys, name, cast(TextIO, redact.RedactingStream(stream)))
 
@@ -113,10 +126,7 @@ def main(
 ) -> None:
     """freshindex keeps a product index fresh: feeds -> Kafka -> workers -> Triton -> index."""
     _redact_output()
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    logs.configure(_log_format(), logging.DEBUG if verbose else logging.WARNING)
     logging.getLogger("kafka.net.transport").addFilter(_KafkaCloseRace())
     if not verbose:  # connection retries are kafka-python's to log; our errors name the broker
         logging.getLogger("kafka").setLevel(logging.CRITICAL)
@@ -232,6 +242,7 @@ def publish(
     from kafka.errors import KafkaError
 
     from infra.cli_prepare import exit_status
+    from infra.progress import count_rows, for_terminal
     from infra.stack import StackError, ensure_topics
     from ingest.errors import IngestError
     from ingest.producer import KafkaSink
@@ -241,14 +252,24 @@ def publish(
     if not feed.is_file():
         raise _fail(f"feed file not found: {feed}")
     settings = _settings()
+    progress = for_terminal(f"publish {feed.name}", as_json=as_json, total=lambda: count_rows(feed))
     try:
         ensure_topics(settings)
         with KafkaSink(settings) as sink, chain_for(settings) as chain:
-            summary = publish_feed(feed, sink, chain, limits=RowLimits.of(settings))
+            summary = publish_feed(
+                feed,
+                sink,
+                chain,
+                limits=RowLimits.of(settings),
+                progress=progress.outcome if progress else None,
+            )
     except (IngestError, StackError) as e:
         raise _fail(str(e)) from e
     except KafkaError as e:
         raise _fail(f"Kafka broker at {settings.kafka_bootstrap_servers}: {e}") from e
+    finally:
+        if progress:
+            progress.close()
     report = summary.as_dict()
     if as_json:
         typer.echo(json.dumps(report))
@@ -412,35 +433,6 @@ def status(as_json: JsonOpt = False) -> None:
     print_status(report)
 
 
-@app.command("dead-letters")
-def dead_letters_cmd(
-    limit: Annotated[
-        int, typer.Option(min=1, max=10_000, help="How many of the latest to show.")
-    ] = 20,
-    as_json: JsonOpt = False,
-) -> None:
-    """The latest dead letters with their reason, coordinates and payload."""
-    from workers.ops import dead_letters
-
-    total, letters = dead_letters(_settings(), limit=limit)
-    if as_json:
-        typer.echo(
-            json.dumps(
-                {"total": total, "dead_letters": [d.model_dump(mode="json") for d in letters]}
-            )
-        )
-        return
-    typer.echo(f"{total} dead letters; latest {len(letters)}:")
-    for d in letters:
-        typer.echo(f"- {d.published_at:%Y-%m-%d %H:%M:%S} {d.stage}/{d.error_type}: {d.message}")
-        typer.echo(
-            f"  at {d.source or d.topic} "
-            + (f"line {d.line}" if d.line else f"partition {d.partition} offset {d.offset}")
-            + f", key {d.key}"
-        )
-        typer.echo(f"  payload: {snippet(d.payload, 200)}")
-
-
 @app.command()
 def demo(
     keep_running: Annotated[
@@ -459,6 +451,11 @@ app.command("crawl")(crawl_command)
 app.command("extract")(extract_command)
 app.command("prepare")(prepare_command)
 app.command("publish-docs")(publish_docs_command)
+# Dead letters: the latest, and `replay` (infra/cli_dead_letters.py, workers/replay.py).
+app.add_typer(dead_letters_app, name="dead-letters")
+# Relevance: the ranking stage's training and the evaluation import LightGBM only when they run.
+app.command("train-reranker")(train_reranker_command)
+app.command("eval")(eval_command)
 
 
 if __name__ == "__main__":

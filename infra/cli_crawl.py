@@ -56,6 +56,7 @@ def crawl(
     """
     from kafka.errors import KafkaError
 
+    from infra.progress import crawl_callbacks, for_terminal
     from infra.stack import StackError, ensure_topics
     from ingest.errors import IngestError
     from ingest.pages.crawl import CrawlOptions
@@ -65,14 +66,27 @@ def crawl(
     options = CrawlOptions.from_settings(
         settings, max_pages=max_pages, max_page_bytes=max_page_bytes
     )
+    progress = for_terminal("crawl", as_json=as_json, unit="pages", refused="skipped")
+    on_page, on_outcome = crawl_callbacks(progress) if progress else (None, None)
     try:
         if not dry_run:
             ensure_topics(settings)  # fail fast when the broker is not there, before crawling
-        report = run_crawl(urls or [], sitemap or [], settings, options=options, dry_run=dry_run)
+        report = run_crawl(
+            urls or [],
+            sitemap or [],
+            settings,
+            options=options,
+            dry_run=dry_run,
+            on_page=on_page,
+            on_outcome=on_outcome,
+        )
     except (IngestError, StackError) as e:
         raise _fail(str(e)) from e
     except KafkaError as e:
         raise _fail(f"Kafka broker at {settings.kafka_bootstrap_servers}: {e}") from e
+    finally:
+        if progress:
+            progress.close()
     if as_json:
         typer.echo(json.dumps(report.as_dict()))
         return

@@ -84,6 +84,7 @@ def prepare(
     feeds, saved pages and documents; write the chunks and a report of what was kept, dropped
     and why. Every input is processed and reported, even when one fails; `--out` is replaced
     only when all are done (never left half-written)."""
+    from infra.progress import count_items, for_terminal
     from ingest.prepare.chain import combine_reports
     from ingest.prepare.inputs import classify, send_inputs
     from ingest.producer import FileSink
@@ -93,17 +94,28 @@ def prepare(
     settings = Settings.load()
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f".{out.name}.partial")
+    found = classify(inputs, product_id=product_id)
+    progress = for_terminal(
+        "prepare", as_json=as_json, total=lambda: count_items((i.path, i.kind) for i in found)
+    )
     try:
         with (
             partial.open("w", encoding="utf-8") as stream,
             chain_for(settings, dedup_state=dedup_state) as chain,
         ):
             sink = FileSink(stream)  # the same decisions as a publish, written instead of sent
-            found = classify(inputs, product_id=product_id)
-            reports = send_inputs(found, chain, sink, limits=RowLimits.of(settings))
+            reports = send_inputs(
+                found,
+                chain,
+                sink,
+                limits=RowLimits.of(settings),
+                progress=progress.outcome if progress else None,
+            )
         partial.replace(out)
     finally:
         partial.unlink(missing_ok=True)
+        if progress:
+            progress.close()
     combined = combine_reports(reports, source="prepare")
     combined["inputs"] = [_input_entry(r.as_dict()) for r in reports]
     combined["out"] = str(out)
@@ -146,6 +158,7 @@ def publish_docs(
     chunks; a document published again replaces its earlier chunks."""
     from kafka.errors import KafkaError
 
+    from infra.progress import Progress, count_items, for_terminal
     from infra.stack import StackError, ensure_topics
     from ingest.errors import IngestError
     from ingest.prepare.chain import combine_reports
@@ -154,6 +167,7 @@ def publish_docs(
     from ingest.publish import chain_for, delete_documents
 
     settings = Settings.load()
+    progress: Progress | None = None
     try:
         ensure_topics(settings)
         if delete:
@@ -170,12 +184,23 @@ def publish_docs(
                 f"{wrong[0].path} is a {wrong[0].kind}, not a document: use `freshindex "
                 f"{'publish' if wrong[0].kind == 'feed' else 'crawl'}`"
             )
+        progress = for_terminal(
+            "publish-docs",
+            as_json=as_json,
+            total=lambda: count_items((i.path, i.kind) for i in inputs_),
+            unit="documents",
+        )
         with KafkaSink(settings) as sink, chain_for(settings) as chain:
-            reports = send_inputs(inputs_, chain, sink)
+            reports = send_inputs(
+                inputs_, chain, sink, progress=progress.outcome if progress else None
+            )
     except (IngestError, StackError) as e:
         raise _fail(str(e)) from e
     except KafkaError as e:
         raise _fail(f"Kafka broker at {settings.kafka_bootstrap_servers}: {e}") from e
+    finally:
+        if progress:
+            progress.close()
     combined = combine_reports(reports, source="documents")
     if as_json:
         typer.echo(json.dumps(combined, ensure_ascii=False))

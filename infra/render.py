@@ -70,6 +70,12 @@ def print_status(r: dict[str, Any]) -> None:
         )
     else:
         typer.echo(f"freshness: no chunks written in the last {f['window_s']:.0f}s")
+    t = r.get("throughput")
+    if t is not None:
+        typer.echo(
+            f"throughput (last {t['window_s']:.0f}s): {t['chunks']} chunks written,"
+            f" {t['chunks_per_s']}/s"
+        )
     d = r["dead_letters"]
     typer.echo(f"dead letters on {d['topic']}: {d['total']}")
     for letter in d["recent"]:

@@ -14,7 +14,7 @@ A dead letter's reason and payload are bounded (`schemas.models.DeadLetter`), so
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 from pathlib import Path
 
@@ -39,6 +39,9 @@ from ingest.producer import MessageSink
 from ingest.rows import RowLimits
 from schemas.models import DeadLetter, ProductDeleted, utcnow
 from schemas.settings import Settings
+
+OnOutcome = Callable[[Outcome], None]
+"""Told of each outcome as it is sent (a terminal's progress line: `infra.progress`)."""
 
 
 @lru_cache(maxsize=1)
@@ -69,12 +72,18 @@ def chain_for(settings: Settings, *, dedup_state: Path | str | None = None) -> P
 
 
 def publish_items(
-    items: Iterable[FeedItem], sink: MessageSink, chain: PrepareChain | Chunker, *, source: str
+    items: Iterable[FeedItem],
+    sink: MessageSink,
+    chain: PrepareChain | Chunker,
+    *,
+    source: str,
+    progress: OnOutcome | None = None,
 ) -> PrepareReport:
     """Prepare and send every item (a bare `Chunker` prepares without dedup); an error that
     stops the items is reported as their last one (`reported`), not raised."""
     chain = chain if isinstance(chain, PrepareChain) else PrepareChain(chain)
-    return send_all(reported(chain.items(items), source=source), sink, source=source)
+    outcomes = reported(chain.items(items), source=source)
+    return send_all(outcomes, sink, source=source, progress=progress)
 
 
 def publish_feed(
@@ -83,11 +92,13 @@ def publish_feed(
     chain: PrepareChain | Chunker,
     *,
     limits: RowLimits | None = None,
+    progress: OnOutcome | None = None,
 ) -> PrepareReport:
     """Every row of a feed, prepared and sent; a feed that cannot be read (or stops being
     readable) is the report's last item, an `input_error`."""
     source = f"feed:{path.name}"
-    return publish_items(read_feed(path, source=source, limits=limits), sink, chain, source=source)
+    rows = read_feed(path, source=source, limits=limits)
+    return publish_items(rows, sink, chain, source=source, progress=progress)
 
 
 def publish_documents(
@@ -97,13 +108,21 @@ def publish_documents(
     return send_all((chain.document(spec, utcnow()) for spec in specs), sink, source=source)
 
 
-def send_all(outcomes: Iterable[Outcome], sink: MessageSink, *, source: str) -> PrepareReport:
+def send_all(
+    outcomes: Iterable[Outcome],
+    sink: MessageSink,
+    *,
+    source: str,
+    progress: OnOutcome | None = None,
+) -> PrepareReport:
     """Send each outcome as it comes (nothing is held), then flush; the report of them all."""
     report = PrepareReport(source=source)
     started = time.perf_counter()
     for outcome in outcomes:
         report.add(outcome)
         send(outcome, sink, source)
+        if progress is not None:
+            progress(outcome)
     sink.flush()
     report.seconds = time.perf_counter() - started
     return report

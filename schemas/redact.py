@@ -15,6 +15,7 @@ when it is created; `RedactingStream` wraps the CLI's stdout/stderr as the last 
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import traceback
@@ -72,10 +73,21 @@ def has_userinfo(address: str) -> bool:
 
 
 def register(secrets: Iterable[str]) -> None:
-    """Add values to redact from now on, in this process (empty values are ignored)."""
+    """Add values to redact from now on, in this process (empty values are ignored), each also
+    as a repr or JSON string shows it (a quote or backslash in it escaped)."""
     global _known
-    merged = set(_known) | {s for s in secrets if s}
+    merged = set(_known) | {form for s in secrets if s for form in _written_forms(s)}
     _known = tuple(sorted(merged, key=len, reverse=True))
+
+
+def _written_forms(secret: str) -> set[str]:
+    """The secret, and its escaped forms inside a repr'd or JSON string."""
+    return {
+        secret,
+        repr(secret)[1:-1],
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+    }
 
 
 def forget_all() -> None:

@@ -126,6 +126,10 @@ class Settings(BaseSettings):
     """Address the worker's /metrics listens on (0.0.0.0 in a container)."""
     worker_log_level: str = "info"
     """Worker log level."""
+    log_format: Literal["plain", "json"] = "plain"
+    """Log lines of every command, the worker and the retrieval service: `plain` (readable in a
+    terminal; a traceback's lines indented under its event) or `json` (one object per line:
+    ts, level, logger, message, exc, and fields such as topic/partition/offset/product_id)."""
 
     # retrieval service (`freshindex serve`)
     serve_host: str = "127.0.0.1"
@@ -153,9 +157,23 @@ class Settings(BaseSettings):
     """RRF constant: a candidate at rank r of a stage adds 1 / (rrf_k + r)."""
     fusion_vector_weight: float = Field(default=0.5, ge=0, le=1)
     """Weight of the vector score in `weighted` fusion (BM25 gets 1 minus it)."""
+    ranker_path: Path = Field(default_factory=lambda: home_dir() / "ranker" / "ranker.json")
+    """The installed ranking model's card (`freshindex train-reranker` writes it; the model file
+    is named in it, beside it). `freshindex serve`, `search` and `eval` load it at start (serve
+    again on SIGHUP); absent: no ranking stage."""
     lancedb_read_consistency_s: float = Field(default=0.0, ge=0, le=3600)
     """How stale the retrieval service's view of a LanceDB table may get, in seconds (0: every
     read sees the latest write of any process; costs no measurable time here)."""
+
+    # ops: the status page (`freshindex serve`, /status) and the alert rules
+    freshness_slo_s: float = Field(default=30.0, gt=0, le=86_400)
+    """Freshness objective, in seconds: the p99 of published -> searchable latency should stay
+    at or below it. The status page marks a p99 above it; the `FreshnessP99OverSLO` rule of
+    infra/monitoring/alerts.yml fires above it (the rule file is static: change its threshold
+    with this setting; a test checks the committed rule matches the default)."""
+    status_window_s: float = Field(default=300.0, ge=10, le=86_400)
+    """Window of the status page's freshness percentiles, throughput and dead letters per
+    minute, in seconds."""
 
     # chunking
     chunk_max_tokens: int = Field(default=256, ge=32, le=8192)

@@ -28,16 +28,18 @@ from typing import Any
 import faust
 from prometheus_client import start_http_server
 
+from schemas.logs import coordinates
 from schemas.models import DeadLetter
 from schemas.redact import install_log_redaction, redact_letter, register_settings
 from schemas.settings import Settings, home_dir
 from workers import metrics
-from workers.batch import RawMessage, dead_letter
+from workers.batch import RawMessage, dead_letter, key_of
 from workers.embedding.triton import TritonEmbedder
 from workers.errors import EmbeddingError, Terminal, Transient
 from workers.index.factory import open_index
 from workers.indexer import BatchIndexer, BatchResult
 from workers.limits import chunk_limit
+from workers.logs import worker_logging
 from workers.retry import WORKER_HOLD
 from workers.shutdown import EXIT_MISCONFIGURED, BoundedWorker, Shutdown
 
@@ -98,6 +100,13 @@ class IndexWorker:
                 letter.partition,
                 letter.offset,
                 letter.message,
+                extra=coordinates(
+                    letter.topic,
+                    letter.partition,
+                    letter.offset,
+                    product_id=letter.key,
+                    stage=letter.stage,
+                ),
             )
             await self._send_dead_letter(letter)
         for m in messages:
@@ -138,6 +147,7 @@ class IndexWorker:
             attempt + 1,
             type(error).__name__,
             error,
+            extra=coordinates(first.topic, first.partition, first.offset) if first else {},
         )
 
     async def stop_for(self, error: Terminal) -> None:
@@ -158,7 +168,13 @@ class IndexWorker:
             except (Transient, Terminal):
                 raise
             except Exception as e:
-                log.exception("message %s[%s]@%s failed", msg.topic, msg.partition, msg.offset)
+                log.exception(
+                    "message %s[%s]@%s failed",
+                    msg.topic,
+                    msg.partition,
+                    msg.offset,
+                    extra=coordinates(msg.topic, msg.partition, msg.offset, product_id=key_of(msg)),
+                )
                 result = BatchResult(consumed=1, dead_letters=[dead_letter(msg, e, "process")])
             total.consumed += result.consumed
             total.written += result.written
@@ -325,6 +341,12 @@ def run_worker(settings: Settings) -> None:
     serve_metrics(settings)
     shutdown = Shutdown()
     app = create_app(settings, shutdown)
-    BoundedWorker(
-        app, loglevel=settings.worker_log_level.upper(), quiet=True, shutdown=shutdown
-    ).run_until_stopped()
+    with worker_logging(settings) as logging_config:  # one record per event (workers.logs)
+        BoundedWorker(
+            app,
+            loglevel=settings.worker_log_level.upper(),
+            quiet=True,
+            shutdown=shutdown,
+            logging_config=logging_config,
+            redirect_stdouts=False,
+        ).run_until_stopped()

@@ -120,6 +120,11 @@ def _check_key_and_hash(key: str | None, record: Chunk | ProductDeleted) -> None
         )
 
 
+def key_of(msg: RawMessage) -> str | None:
+    """The message's key as text (the product id of a well-formed message), if it has one."""
+    return msg.key.decode("utf-8", errors="replace") if msg.key is not None else None
+
+
 def dead_letter(msg: RawMessage, error: Exception, stage: str) -> DeadLetter:
     """The dead letter of a message (reason and payload bounded by the model; the value's whole
     size in `payload_bytes`)."""
@@ -131,7 +136,7 @@ def dead_letter(msg: RawMessage, error: Exception, stage: str) -> DeadLetter:
         topic=msg.topic,
         partition=msg.partition,
         offset=msg.offset,
-        key=msg.key.decode("utf-8", errors="replace") if msg.key is not None else None,
+        key=key_of(msg),
         payload=value.decode("utf-8", errors="replace"),
         payload_bytes=len(value),
     )

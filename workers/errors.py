@@ -10,7 +10,9 @@ WorkerError
  ├── Terminal                    misconfiguration: retrying cannot help; the worker stops with a
  │    │                          message naming the setting (`.setting`); nothing is committed
  │    ├── EmbeddingMisconfigured wrong model name, wrong dimension, wrong address family
- │    └── IndexMisconfigured     wrong dimension, missing/unopenable collection, bad credentials
+ │    ├── IndexMisconfigured     wrong dimension, missing/unopenable collection, bad credentials
+ │    └── RankerMisconfigured    a ranking model file that cannot be used (unreadable, another
+ │                               format or feature list, a model that does not load)
  ├── MessageRejected             one message cannot be processed (bad bytes, schema, version)
  ├── EmbeddingRejected           the model refuses these rows (invalid input): dead letter
  ├── IndexRejected               the index refuses these objects (its own per-object messages)
@@ -78,6 +80,10 @@ class IndexUnavailable(VectorIndexError, Transient):
 
 class IndexMisconfigured(VectorIndexError, Terminal):
     """The index is reachable but does not fit the settings (dimension, collection, credentials)."""
+
+
+class RankerMisconfigured(Terminal):
+    """A ranking model file (`workers.retrieval.ltr`) cannot be used: retrain or reinstall it."""
 
 
 class IndexRejected(VectorIndexError):

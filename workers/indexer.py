@@ -29,9 +29,10 @@ from datetime import UTC, datetime
 
 import numpy as np
 
+from schemas.logs import coordinates
 from schemas.models import Chunk, DeadLetter
 from workers import metrics
-from workers.batch import RawMessage, dead_letter, fold
+from workers.batch import RawMessage, dead_letter, fold, key_of
 from workers.embedding.base import Embedder
 from workers.errors import EmbeddingRejected, IndexRejected, MessageRejected
 from workers.index.base import Row, VectorIndex
@@ -139,6 +140,7 @@ class BatchIndexer:
                 origin.partition,
                 origin.offset,
                 reason,
+                extra=_where(origin, chunk_id),
             )
             letters.append(dead_letter(origin, MessageRejected("validate", reason), "validate"))
         return [c for c in chunks if c.chunk_id not in refusals], letters
@@ -152,9 +154,22 @@ class BatchIndexer:
             for chunk_id, reason in e.reasons.items():
                 origin = origins.get(chunk_id)
                 if origin is None:  # not one of ours: nothing to dead-letter, but say so
-                    log.error("index refused unknown object %s: %s", chunk_id, reason)
+                    log.error(
+                        "index refused unknown object %s: %s",
+                        chunk_id,
+                        reason,
+                        extra=coordinates(chunk_id=chunk_id),
+                    )
                     continue
-                log.error("index refused chunk %s: %s", chunk_id, reason)
+                log.error(
+                    "index refused chunk %s at %s[%s]@%s: %s",
+                    chunk_id,
+                    origin.topic,
+                    origin.partition,
+                    origin.offset,
+                    reason,
+                    extra=_where(origin, chunk_id),
+                )
                 letter = dead_letter(origin, e, "index")
                 letters.append(letter.model_copy(update={"message": reason}))
             return letters
@@ -177,6 +192,7 @@ class BatchIndexer:
                     chunk.chunk_id,
                     chunk.product_id,
                     e,
+                    extra=_where(origins[chunk.chunk_id], chunk.chunk_id),
                 )
                 return [], [dead_letter(origins[chunk.chunk_id], e, "embed")]
         good: list[tuple[Chunk, np.ndarray]] = []
@@ -203,3 +219,10 @@ class BatchIndexer:
             metrics.DEAD_LETTERED.labels(stage=letter.stage).inc()
         for chunk in chunks:
             metrics.FRESHNESS.observe(max(0.0, (indexed_at - chunk.published_at).total_seconds()))
+
+
+def _where(origin: RawMessage, chunk_id: str) -> dict[str, object]:
+    """Log fields of a chunk's problem: its message's coordinates, product and chunk id."""
+    return coordinates(
+        origin.topic, origin.partition, origin.offset, product_id=key_of(origin), chunk_id=chunk_id
+    )

@@ -48,3 +48,10 @@ EMBED_ERRORS = Counter(
 LAG = Gauge(
     "freshindex_consumer_lag", "High watermark minus committed offset", ["topic", "partition"]
 )
+
+# Labelled series exported at 0 from the start, so that `increase()` in the alert rules
+# (infra/monitoring/alerts.yml) counts a worker's first dead letter or failed request too.
+for _stage in ("decode", "validate", "embed", "index"):
+    DEAD_LETTERED.labels(stage=_stage)
+for _outcome in ("ok", "retried", "rejected"):
+    EMBED_REQUESTS.labels(outcome=_outcome)

@@ -29,7 +29,7 @@ import hashlib
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -44,6 +44,7 @@ from ingest.pages.spider import (
     OFFSITE,
     CrawlPlan,
     PageLog,
+    PageOutcome,
     PageRecord,
     PageSkipped,
     PageUnchanged,
@@ -52,7 +53,7 @@ from ingest.pages.spider import (
 )
 from ingest.prepare.chain import PrepareChain, PrepareReport
 from ingest.producer import MessageSink
-from ingest.publish import chain_for, publish_items
+from ingest.publish import OnOutcome, chain_for, publish_items
 from schemas.models import Chunk, DeadLetter, ProductDeleted, ProductRecord
 from schemas.settings import Settings, home_dir
 
@@ -360,11 +361,16 @@ def crawl_state_dir() -> Path:
     return home_dir() / "crawl-cache"
 
 
-def run_spider(plan: CrawlPlan, settings: dict[str, Any]) -> PageLog:
-    """Run the spider to the end on Twisted's reactor (once per process) and return its log."""
+def run_spider(
+    plan: CrawlPlan,
+    settings: dict[str, Any],
+    on_page: Callable[[PageOutcome], None] | None = None,
+) -> PageLog:
+    """Run the spider to the end on Twisted's reactor (once per process) and return its log;
+    `on_page` is told of each page's outcome as it happens."""
     from scrapy.crawler import CrawlerProcess
 
-    page_log = PageLog()
+    page_log = PageLog(listener=on_page)
     process = CrawlerProcess(settings)
     process.crawl(ProductSpider, plan=plan, page_log=page_log)
     process.start()
@@ -380,11 +386,14 @@ def crawl(
     state_dir: Path | None = None,
     sink: MessageSink | None = None,
     dry_run: bool = False,
+    on_page: Callable[[PageOutcome], None] | None = None,
+    on_outcome: OnOutcome | None = None,
 ) -> CrawlReport:
     """Crawl, extract, publish the new and changed products; return what happened.
 
     `sink` defaults to a `KafkaSink` opened only when there is something to publish;
-    `dry_run` publishes to a `CountingSink` and remembers nothing.
+    `dry_run` publishes to a `CountingSink` and remembers nothing. `on_page` and `on_outcome`
+    are told of each page's outcome while crawling and of each product's while publishing.
     """
     options = options or CrawlOptions()
     state_dir = state_dir or crawl_state_dir()
@@ -404,11 +413,11 @@ def crawl(
             known_urls=store.urls(),
             catalog_sites=catalog_sites(settings.crawl_site_catalog),
         )
-        page_log = run_spider(plan, scrapy_settings(options, state_dir))
+        page_log = run_spider(plan, scrapy_settings(options, state_dir), on_page)
         report, changed, twins = _sort_outcomes(page_log, store)
         report.dry_run = dry_run
         if changed:
-            report.published = _publish(changed, settings, sink, dry_run)
+            report.published = _publish(changed, settings, sink, dry_run, on_outcome)
             report.rejected = _rejected_pages(report.published, changed)
             report.duplicates += _duplicate_pages(report.published, changed)
         if not dry_run and (changed or twins):
@@ -481,25 +490,35 @@ def _with_source(page: PageRecord) -> ProductRecord:
 
 
 def _publish(
-    pages: list[PageRecord], settings: Settings, sink: MessageSink | None, dry_run: bool
+    pages: list[PageRecord],
+    settings: Settings,
+    sink: MessageSink | None,
+    dry_run: bool,
+    progress: OnOutcome | None = None,
 ) -> list[PrepareReport]:
     if dry_run:  # a dry run leaves the dedup state as it was
         with chain_for(settings, dedup_state=":memory:") as chain:
-            return _publish_by_source(pages, CountingSink(), chain)
+            return _publish_by_source(pages, CountingSink(), chain, progress)
     with chain_for(settings) as chain:
         if sink is not None:
-            return _publish_by_source(pages, sink, chain)
+            return _publish_by_source(pages, sink, chain, progress)
         from ingest.producer import KafkaSink
 
         with KafkaSink(settings) as kafka:
-            return _publish_by_source(pages, kafka, chain)
+            return _publish_by_source(pages, kafka, chain, progress)
 
 
 def _publish_by_source(
-    pages: list[PageRecord], sink: MessageSink, chain: PrepareChain
+    pages: list[PageRecord],
+    sink: MessageSink,
+    chain: PrepareChain,
+    progress: OnOutcome | None = None,
 ) -> list[PrepareReport]:
     """One `publish_items` per source (`crawl:<host>`); a row's line is its page's position."""
     by_source: dict[str, list[Accepted]] = {}
     for line, page in enumerate(pages, start=1):
         by_source.setdefault(page.record.source, []).append(Accepted(line=line, record=page.record))
-    return [publish_items(items, sink, chain, source=source) for source, items in by_source.items()]
+    return [
+        publish_items(items, sink, chain, source=source, progress=progress)
+        for source, items in by_source.items()
+    ]

@@ -25,7 +25,7 @@ import io
 import logging
 import re
 import zlib
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urldefrag, urlsplit
@@ -118,6 +118,8 @@ class PageLog:
     (the first `MAX_OFFSITE_LINKS`)."""
     offsite_more: int = 0
     """Further distinct off-site links, counted only."""
+    listener: Callable[[PageOutcome], None] | None = None
+    """Told of each outcome as it happens (a terminal's progress line: `infra.progress`)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -438,6 +440,8 @@ class ProductSpider(SitemapSpider):
 
     def _add(self, outcome: PageOutcome) -> None:
         self.page_log.outcomes.append(outcome)
+        if self.page_log.listener is not None:
+            self.page_log.listener(outcome)
 
     def _offsite_link(self, url: str, page: str) -> None:
         url = urldefrag(url)[0]

@@ -40,7 +40,7 @@ from ingest.feeds.reader import Accepted, FeedItem, Rejected, read_feed
 from ingest.pages.decode import MAX_BYTES
 from ingest.prepare.chain import Outcome, PrepareChain, PrepareReport, reported
 from ingest.producer import MessageSink
-from ingest.publish import send_all
+from ingest.publish import OnOutcome, send_all
 from ingest.rows import RowLimits, parse_json
 from schemas.models import utcnow
 
@@ -167,11 +167,13 @@ def send_inputs(
     sink: MessageSink,
     *,
     limits: RowLimits | None = None,
+    progress: OnOutcome | None = None,
 ) -> list[PrepareReport]:
     """Run the chain over each input and send each outcome as it comes (a feed of millions of
     rows is never held in memory); one report per input, every input processed."""
     return [
-        send_all(outcomes_of(item, chain, limits), sink, source=str(item.path)) for item in inputs
+        send_all(outcomes_of(item, chain, limits), sink, source=str(item.path), progress=progress)
+        for item in inputs
     ]
 
 

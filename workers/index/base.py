@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from schemas.models import Chunk
+from workers.index import terms
 
 FILTERABLE = (
     "product_id",
@@ -120,6 +121,7 @@ def row_properties(row: Row) -> dict[str, Any]:
         "chunk_index": c.chunk_index,
         "chunk_count": c.chunk_count,
         "text": c.text,
+        "search_text": terms.search_text(c.text),
         "section": c.section,
         "token_count": c.token_count,
         "content_hash": c.content_hash,
@@ -165,8 +167,10 @@ class VectorIndex(ABC):
 
     @abstractmethod
     def bm25(self, text: str, *, k: int, filters: list[Filter]) -> list[Hit]:
-        """BM25 full-text candidates over the chunk text: the best `k` matching `filters`, best
-        first, each with its raw BM25 score (no hit when no word of `text` is indexed)."""
+        """BM25 full-text candidates: `terms.search_query(text)` over each chunk's `search_text`
+        (its analysed words and quantities, `workers.index.terms`): the best `k` matching
+        `filters`, best first, each with its raw BM25 score (no hit when no word of `text` is
+        indexed)."""
 
     @abstractmethod
     def nearest(self, vector: np.ndarray, *, k: int, filters: list[Filter]) -> list[Hit]:

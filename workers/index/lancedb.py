@@ -26,10 +26,11 @@ from typing import Any, ParamSpec, TypeVar
 import lancedb
 import numpy as np
 import pyarrow as pa
-from lancedb.index import FTS
+from lancedb.index import FTS, IvfFlat
 from lancedb.rerankers import RRFReranker
 
 from workers.errors import IndexMisconfigured, IndexUnavailable, VectorIndexError
+from workers.index import terms
 from workers.index.base import (
     Filter,
     Hit,
@@ -44,10 +45,24 @@ from workers.index.base import (
 log = logging.getLogger("freshindex.index")
 
 _IN_CHUNK = 500
+VECTOR_INDEX_MIN_ROWS = 2_000
+"""From this many rows `maintain` gives the vector column an index (below, a scan is fast)."""
+_BACKFILL_ROWS = 10_000
+"""Rows per write when an older table gains `search_text`."""
 _PRODUCT_ROWS = 100_000
 """Most chunks read for one product (far above any product's chunk count)."""
 _HIDDEN = frozenset(
-    {"vector", "id", "product_id", "text", "_relevance_score", "_score", "_distance", "record_hash"}
+    {
+        "vector",
+        "id",
+        "product_id",
+        "text",
+        "search_text",
+        "_relevance_score",
+        "_score",
+        "_distance",
+        "record_hash",
+    }
 )
 """Columns that are not `IndexedChunk.fields`."""
 
@@ -58,6 +73,7 @@ def _schema(dim: int) -> pa.Schema:
         "product_id",
         "document",
         "text",
+        "search_text",
         "section",
         "content_hash",
         "record_hash",
@@ -184,6 +200,10 @@ class LanceIndex(VectorIndex):
         handle keeps the version it opened, which suits a writer)."""
         self.dim = dim
         self.schema = _schema(dim)
+        self._writer = create
+        self._bm25_column = "search_text"
+        self._returned: list[str] = []
+        """Columns a search reads back (not the vector, not what BM25 matches)."""
         try:
             self._db = lancedb.connect(uri, read_consistency_interval=read_consistency)
             if not create and table not in self._db.list_tables().tables:
@@ -191,6 +211,9 @@ class LanceIndex(VectorIndex):
                     f"index {table!r} does not exist in {uri}: nothing has been indexed yet (is a worker running?)"
                 )
             self._table = self._open_or_create(table)
+            self._returned = [
+                n for n in self._table.schema.names if n not in ("vector", "search_text")
+            ]
         except VectorIndexError:
             raise
         except Exception as e:
@@ -210,8 +233,23 @@ class LanceIndex(VectorIndex):
                 f"table {name!r} holds {width}-d vectors, settings say {self.dim}",
                 setting="FRESHINDEX_EMBEDDING_DIM",
             )
-        if not any(i.index_type == "FTS" for i in table.list_indices()):
-            table.create_index("text", config=FTS(), replace=True)
+        if "search_text" not in table.schema.names:
+            if not self._writer:  # a reader does not change the table: BM25 as it was written
+                self._bm25_column = "text"
+                log.warning(
+                    "table %r has no search_text column (written by an older freshindex):"
+                    " BM25 runs over the raw text; a worker opening it adds the column, which"
+                    " this reader uses once reopened (restart the service)",
+                    name,
+                )
+                return table
+            _backfill_search_text(table)
+        columns = {tuple(i.columns) for i in table.list_indices() if i.index_type == "FTS"}
+        if ("search_text",) not in columns:
+            # the column holds words analysed by `terms` (stemmed, no stop words): the index
+            # only splits and lower-cases them, so both backends match the same terms
+            plain = FTS(stem=False, remove_stop_words=False, ascii_folding=False)
+            table.create_index("search_text", config=plain, replace=True)
         return table
 
     @_guarded("lookup")
@@ -282,9 +320,12 @@ class LanceIndex(VectorIndex):
 
     def search(self, text: str, vector: np.ndarray, *, k: int, filters: list[Filter]) -> list[Hit]:
         where = where_clause(filters)  # a bad filter is the caller's ValueError, not the index's
+        asked = terms.search_query(text) if self._bm25_column == "search_text" else text
         with _guard("search"):
             query = (
-                self._table.search(query_type="hybrid").vector(vector.astype(np.float32)).text(text)
+                self._table.search(query_type="hybrid", fts_columns=self._bm25_column)
+                .vector(vector.astype(np.float32))
+                .text(asked or text)
             )
             if where:
                 query = query.where(where, prefilter=True)
@@ -293,8 +334,12 @@ class LanceIndex(VectorIndex):
 
     def bm25(self, text: str, *, k: int, filters: list[Filter]) -> list[Hit]:
         where = where_clause(filters)
+        asked = terms.search_query(text) if self._bm25_column == "search_text" else text
+        if not asked:
+            return []  # only stop words or punctuation: no term can match
         with _guard("BM25 search"):
-            query = self._table.search(text, query_type="fts", fts_columns="text")
+            query = self._table.search(asked, query_type="fts", fts_columns=self._bm25_column)
+            query = query.select([*self._returned, "_score"])
             if where:
                 query = query.where(where, prefilter=True)
             rows = query.limit(k).to_list()
@@ -304,7 +349,7 @@ class LanceIndex(VectorIndex):
         where = where_clause(filters)
         with _guard("vector search"):
             query = self._table.search(vector.astype(np.float32), query_type="vector")
-            query = query.distance_type("cosine")
+            query = query.distance_type("cosine").select([*self._returned, "_distance"])
             if where:
                 query = query.where(where, prefilter=True)
             rows = query.limit(k).to_list()
@@ -350,8 +395,35 @@ class LanceIndex(VectorIndex):
 
     @_guarded("maintenance")
     def maintain(self) -> None:
-        """Compact small files, fold new rows into the indices, drop versions older than 10 min."""
+        """Compact small files, fold new rows into the indices, drop versions older than 10 min;
+        index the vectors once the table has `VECTOR_INDEX_MIN_ROWS` rows.
+
+        The vector index is IVF_FLAT with one partition: the same exact nearest neighbours as
+        a scan without an index, about 13x faster (46,000 chunks: 8 ms against 105 ms here),
+        because the index keeps the vectors in one contiguous, search-ready block. Rows written
+        since are scanned as well until the next `maintain` folds them in. (An approximate
+        index, with partitions or HNSW, is what millions of rows need: Weaviate's HNSW.)"""
         self._table.optimize(cleanup_older_than=timedelta(minutes=10))
+        indexed = {tuple(i.columns) for i in self._table.list_indices() if i.index_type != "FTS"}
+        if ("vector",) not in indexed and self._table.count_rows() >= VECTOR_INDEX_MIN_ROWS:
+            config = IvfFlat(distance_type="cosine", num_partitions=1)
+            self._table.create_index("vector", config=config, replace=True)
+
+
+def _backfill_search_text(table: Any) -> None:
+    """Give a table written before `search_text` existed that column, computed from each row's
+    text (no re-embedding), in batches of `_BACKFILL_ROWS`."""
+    log.info("adding search_text to %d rows of %r", table.count_rows(), table.name)
+    table.add_columns({"search_text": "CAST(NULL AS STRING)"})
+    texts = table.to_arrow().select(["id", "text"]).to_pylist()
+    for batch in _batches(texts, _BACKFILL_ROWS):
+        update = pa.table(
+            {
+                "id": [r["id"] for r in batch],
+                "search_text": [terms.search_text(r["text"] or "") for r in batch],
+            }
+        )
+        table.merge_insert("id").when_matched_update_all().execute(update)
 
 
 def _fields(row: dict[str, Any]) -> dict[str, Any]:

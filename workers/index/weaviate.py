@@ -59,6 +59,7 @@ from weaviate.exceptions import (
 
 from schemas.settings import Settings
 from workers.errors import IndexMisconfigured, IndexRejected, IndexUnavailable, VectorIndexError
+from workers.index import terms
 from workers.index.base import (
     Filter,
     Hit,
@@ -88,6 +89,9 @@ _ID_FIELDS = (
 )
 """Id-like text: filtered by exact value (field tokenization), never searched by words."""
 _WORD_FIELDS = ("text", "title")
+_SEARCH_FIELD = "search_text"
+"""The words BM25 matches (`workers.index.terms`): searchable, never returned or filtered. A
+collection created before it existed has none and keeps BM25 over `text`."""
 _STORED_FIELDS = ("price_text", "attributes")
 """Kept for results only: no index."""
 _INT_FIELDS = ("chunk_index", "chunk_count", "token_count")
@@ -427,6 +431,9 @@ def _datetime(value: Any) -> datetime:
 class WeaviateIndex(VectorIndex):
     """Chunks in one Weaviate collection."""
 
+    _bm25_property = _SEARCH_FIELD
+    """The property BM25 runs over (`text` in a collection made before `search_text`)."""
+
     def __init__(self, settings: Settings, *, create: bool = True) -> None:
         self.dim = settings.embedding_dim
         self.index_name = settings.index_name
@@ -477,12 +484,21 @@ class WeaviateIndex(VectorIndex):
     def _check(self, collection: Any) -> None:
         """Refuse a collection of another dimension or one freshindex did not make."""
         config = collection.config.get()
-        missing = _PROPERTIES - {p.name for p in config.properties}
+        names = {p.name for p in config.properties}
+        missing = _PROPERTIES - names
         if missing:
             raise IndexMisconfigured(
                 f"collection {self.name!r} at {self.url} lacks the properties"
                 f" {', '.join(sorted(missing))}: it is not a freshindex index",
                 setting="FRESHINDEX_INDEX_NAME",
+            )
+        if _SEARCH_FIELD not in names:
+            self._bm25_property = "text"
+            log.warning(
+                "collection %r has no %s property (created by an older freshindex): BM25 runs"
+                " over the raw text; index into a new collection for analysed terms",
+                self.name,
+                _SEARCH_FIELD,
             )
         noted = _DIM_NOTE.search(config.description or "")
         widths = {int(noted.group(1))} if noted else set()
@@ -521,10 +537,10 @@ class WeaviateIndex(VectorIndex):
         where = to_filter(filters)
         with _guard(f"search in {self.name!r}"):
             found = self._collection.query.hybrid(
-                query=text,
+                query=self._bm25_query(text) or text,
                 vector=vector.astype(np.float32).tolist(),
                 alpha=0.5,
-                query_properties=["text"],  # BM25 over the chunk text, as LanceDB's FTS index
+                query_properties=[self._bm25_property],  # as LanceDB's FTS index
                 fusion_type=HybridFusion.RELATIVE_SCORE,
                 filters=where,
                 limit=k,
@@ -535,16 +551,22 @@ class WeaviateIndex(VectorIndex):
 
     def bm25(self, text: str, *, k: int, filters: list[Filter]) -> list[Hit]:
         where = to_filter(filters)
+        asked = self._bm25_query(text)
+        if not asked:
+            return []  # only stop words or punctuation: no term can match
         with _guard(f"BM25 search in {self.name!r}"):
             found = self._collection.query.bm25(
-                query=text,
-                query_properties=["text"],
+                query=asked,
+                query_properties=[self._bm25_property],
                 filters=where,
                 limit=k,
                 return_metadata=MetadataQuery(score=True),
                 return_properties=["product_id", "text", *_HIT_FIELDS],
             ).objects
         return [_hit(obj, float(obj.metadata.score or 0.0)) for obj in found]
+
+    def _bm25_query(self, text: str) -> str:
+        return terms.search_query(text) if self._bm25_property == _SEARCH_FIELD else text
 
     def nearest(self, vector: np.ndarray, *, k: int, filters: list[Filter]) -> list[Hit]:
         where = to_filter(filters)
@@ -706,6 +728,8 @@ class WeaviateIndex(VectorIndex):
                 setting="FRESHINDEX_EMBEDDING_DIM",
             )
         properties = row_properties(row)
+        if self._bm25_property != _SEARCH_FIELD:
+            del properties[_SEARCH_FIELD]  # an older collection: keep it as it was made
         return DataObject(
             uuid=c.chunk_id, properties=properties, vector=row.vector.astype(np.float32).tolist()
         )
@@ -749,6 +773,7 @@ def _schema() -> list[Property]:
     return [
         *(text(n, tokenization=Tokenization.FIELD, index_searchable=False) for n in _ID_FIELDS),
         *(text(n, tokenization=Tokenization.WORD) for n in _WORD_FIELDS),
+        text(_SEARCH_FIELD, tokenization=Tokenization.WORD, index_filterable=False),
         *(text(n, index_filterable=False, index_searchable=False) for n in _STORED_FIELDS),
         *(typed(n, DataType.INT) for n in _INT_FIELDS),
         typed("price", DataType.NUMBER),

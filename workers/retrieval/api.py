@@ -8,6 +8,8 @@ from a CDN):
   GET  /healthz                the process answers
   GET  /readyz                 the index and the Triton model answer (503 and why otherwise)
   GET  /metrics                Prometheus (`workers.retrieval.metrics`)
+  GET  /status                 the status page (`workers.retrieval.status_page`), which polls
+  GET  /v1/status              lag, throughput, freshness, dead letters, index, model, health
 
 `/v1/*` asks for `serve_api_key` when one is set (`X-API-Key: KEY` or `Authorization: Bearer
 KEY`, compared in constant time; 401 otherwise). Request bodies above `serve_max_request_bytes`
@@ -47,7 +49,7 @@ from workers.errors import (
     WorkerError,
 )
 from workers.index.base import IndexedChunk
-from workers.retrieval import metrics
+from workers.retrieval import metrics, status_page
 from workers.retrieval.fusion import Candidate, Fusion
 from workers.retrieval.pipeline import Mode, Query, Retriever, parse_filter
 
@@ -254,6 +256,7 @@ def create_app(settings: Settings, retriever: Retriever | None = None) -> FastAP
     async def prometheus() -> Response:
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
+    status_page.install(app, settings, key)
     return app
 
 

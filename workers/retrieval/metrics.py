@@ -29,3 +29,8 @@ ERRORS = Counter(
     " ranking_unavailable 503, internal 500)",
     ["reason"],
 )
+
+# Exported at 0 from the start, so that `increase()` in the alert rules
+# (infra/monitoring/alerts.yml) counts the first outage too.
+for _reason in ("index_unavailable", "embedding_unavailable", "ranking_unavailable", "internal"):
+    ERRORS.labels(reason=_reason)

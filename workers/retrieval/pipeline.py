@@ -28,7 +28,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol, TypeVar
 
 import numpy as np
@@ -46,6 +46,7 @@ from workers.retrieval.fusion import (
     rrf,
     weighted,
 )
+from workers.retrieval.ltr import installed_ranker
 from workers.retrieval.ranking import RANK, Ranker
 
 log = logging.getLogger("freshindex.retrieval")
@@ -130,17 +131,30 @@ class Retriever:
         self._pool = ThreadPoolExecutor(_INDEX_THREADS, thread_name_prefix="freshindex-index")
 
     @classmethod
-    async def open(cls, settings: Settings, *, ranker: Ranker | None = None) -> Retriever:
+    async def open(
+        cls, settings: Settings, *, ranker: Ranker | None = None, installed: bool = True
+    ) -> Retriever:
         """The configured index (which must exist) and Triton client. Triton requests are bounded
-        by `serve_timeout_s` and retried at most twice (a blip, not an outage)."""
+        by `serve_timeout_s` and retried at most twice (a blip, not an outage). The ranking
+        stage is `ranker`, else (with `installed`) the model installed at `ranker_path`, if
+        any; a model file that cannot be used raises `RankerMisconfigured`."""
         from workers.embedding.triton import TritonEmbedder
         from workers.index.factory import open_index
 
+        if ranker is None and installed:
+            ranker = await asyncio.to_thread(installed_ranker, settings.ranker_path)
         index = await asyncio.to_thread(open_index, settings, create=False, long_lived_reader=True)
         bounded = settings.model_copy(
             update={"embed_timeout_s": settings.serve_timeout_s, "embed_max_retries": 2}
         )
         return cls(settings, index=index, embedder=TritonEmbedder(bounded), ranker=ranker)
+
+    def reload_ranker(self) -> str | None:
+        """Load the model installed at `ranker_path` again (None when none is installed) and
+        use it for the next searches; returns its name. A file that cannot be used raises
+        `RankerMisconfigured` and the current ranking stage stays."""
+        self.ranker = installed_ranker(self.settings.ranker_path)
+        return self.ranker.name if self.ranker is not None else None
 
     async def close(self) -> None:
         try:
@@ -157,15 +171,7 @@ class Retriever:
         deadline = time.monotonic() + self.settings.serve_timeout_s
         seconds: dict[str, float] = {}
         started = time.perf_counter()
-        lists = await self._candidates(query, deadline, seconds)
-        fusion: Fusion | None = None
-        with _timed(seconds, "fusion"):
-            if len(lists) == 2:
-                fusion = query.fusion or self.settings.fusion
-                candidates = self._fuse(fusion, lists)
-            else:
-                ((stage, hits),) = lists.items()
-                candidates = from_stage(stage, hits)
+        candidates, fusion = await self._fused(query, deadline, seconds)
         if ranker is not None and candidates:
             with _timed(seconds, RANK):
                 scores = await self._bounded(
@@ -182,6 +188,26 @@ class Retriever:
         name = ranker.name if ranker is not None else None
         return Retrieved(results=results, seconds=seconds, fusion=fusion, ranker=name)
 
+    async def candidates(self, query: Query) -> list[Candidate]:
+        """What the ranking stage is given for `query`: every candidate, fused, best first
+        (what a ranking model is trained on; `query.k` sets the depths as in `search`)."""
+        self._check(replace(query, rerank=False))
+        deadline = time.monotonic() + self.settings.serve_timeout_s
+        candidates, _ = await self._fused(query, deadline, {})
+        return candidates
+
+    async def _fused(
+        self, query: Query, deadline: float, seconds: dict[str, float]
+    ) -> tuple[list[Candidate], Fusion | None]:
+        """The stages' candidates, fused when both ran, and the fusion used."""
+        lists = await self._candidates(query, deadline, seconds)
+        with _timed(seconds, "fusion"):
+            if len(lists) == 2:
+                fusion = query.fusion or self.settings.fusion
+                return self._fuse(fusion, lists), fusion
+            ((stage, hits),) = lists.items()
+            return from_stage(stage, hits), None
+
     def _check(self, query: Query) -> Ranker | None:
         """Refuse what cannot be answered (before any call); the ranker to use, if any."""
         if not query.text.strip():
@@ -197,8 +223,9 @@ class Retriever:
                 raise QueryRejected(str(e)) from e
         if query.rerank and self.ranker is None:
             raise QueryRejected(
-                "rerank=true asks for the ranking stage, but none is installed in this service:"
-                " send rerank=null (use it when installed) or rerank=false"
+                "rerank=true asks for the ranking stage, but none is installed in this service"
+                " (`freshindex train-reranker` installs one): send rerank=null (use it when"
+                " installed) or rerank=false"
             )
         return None if query.rerank is False else self.ranker
 

@@ -3,9 +3,14 @@
 The retrieval pipeline (`workers.retrieval.pipeline.Retriever`) calls an installed `Ranker`
 after the candidate stages and fusion, with the query and every candidate (at most
 `candidates_bm25 + candidates_vector` chunks, with their stage scores and ranks); the pipeline
-then orders them by the ranker's scores and records them as the `rank` stage. None is installed
-by default: a request asking for it (`rerank: true`) is refused with the reason, never answered
-by a stand-in. Install one by passing it to `Retriever(..., ranker=...)` / `Retriever.open`.
+then orders them by the ranker's scores and records them as the `rank` stage.
+
+The implementation here is `workers.retrieval.ltr.LtrRanker` (LightGBM LambdaRank over
+`workers.retrieval.features`), trained by `freshindex train-reranker` and installed at
+FRESHINDEX_RANKER_PATH, where `Retriever.open` finds it. Without an installed model a request
+asking for the stage (`rerank: true`) is refused with the reason, never answered by a stand-in.
+A cross-encoder stage through Triton would implement the same protocol; none ships (no such
+model is available offline here).
 """
 
 from __future__ import annotations

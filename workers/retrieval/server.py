@@ -4,18 +4,21 @@ Start-up fails fast, naming the setting: a busy or unusable address (`Terminal`,
 FRESHINDEX_SERVE_HOST/PORT), an index that cannot be opened or a Triton model that is not ready
 (`VectorIndexError`, `EmbeddingUnavailable`). Once serving, a dependency going away answers 503
 until it is back; the process does not exit for it. SIGTERM/SIGINT: uvicorn finishes the
-requests in flight, then exits.
+requests in flight, then exits. SIGHUP: the ranking model installed at FRESHINDEX_RANKER_PATH
+is loaded again (a model that cannot be used is logged and the current one kept).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import signal
 import socket
 
 import uvicorn
 
 from schemas.settings import Settings
-from workers.errors import EmbeddingUnavailable, IndexUnavailable, Terminal
+from workers.errors import EmbeddingUnavailable, IndexUnavailable, RankerMisconfigured, Terminal
 from workers.retrieval.api import create_app
 from workers.retrieval.pipeline import Retriever
 
@@ -56,6 +59,17 @@ async def check_ready(settings: Settings, retriever: Retriever) -> None:
         )
 
 
+def reload_ranker(retriever: Retriever) -> None:
+    """SIGHUP: use the model installed now (or none), or keep the current one if it is bad."""
+    current = retriever.ranker.name if retriever.ranker is not None else "none"
+    try:
+        name = retriever.reload_ranker()
+    except RankerMisconfigured as e:
+        log.error("SIGHUP: %s; the ranking stage stays %s", e, current)
+        return
+    log.info("SIGHUP: ranking stage %s (was %s)", name or "none (no model installed)", current)
+
+
 async def serve(settings: Settings) -> None:
     """Serve until SIGTERM/SIGINT."""
     sock = bind(settings)
@@ -63,10 +77,19 @@ async def serve(settings: Settings) -> None:
         retriever = await Retriever.open(settings)
         try:
             await check_ready(settings, retriever)
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload_ranker, retriever)
             config = uvicorn.Config(
-                create_app(settings, retriever), log_level="info", timeout_graceful_shutdown=5
+                create_app(settings, retriever),
+                log_level="info",
+                log_config=None,  # uvicorn's records go to the process's one handler (schemas.logs)
+                timeout_graceful_shutdown=5,
             )
-            log.info("serving on http://%s:%d", settings.serve_host, settings.serve_port)
+            log.info(
+                "serving on http://%s:%d, ranking stage %s",
+                settings.serve_host,
+                settings.serve_port,
+                retriever.ranker.name if retriever.ranker is not None else "none",
+            )
             await uvicorn.Server(config).serve(sockets=[sock])
         finally:
             await retriever.close()

@@ -1,0 +1,43 @@
+"""LanceDB's vector index (`LanceIndex.maintain`): created once the table is large enough, exact
+(the same neighbours as a scan), and rows written after it are still found."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.unit.fakes import PUBLISHED, text_vector
+from tests.unit.test_lancedb import DIM, chunk, row
+from workers.index import lancedb as backend
+from workers.index.base import Row
+from workers.index.lancedb import LanceIndex
+
+
+def vector_indices(index: LanceIndex) -> list[str]:
+    return [i.index_type for i in index._table.list_indices() if i.columns == ["vector"]]
+
+
+def test_maintain_indexes_vectors_exactly_once_the_table_is_large(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(backend, "VECTOR_INDEX_MIN_ROWS", 40)
+    index = LanceIndex(str(tmp_path / "lance"), "chunks", DIM)
+    index.upsert([row(chunk(f"P{i:02d}", 0, 1)) for i in range(30)])
+    index.maintain()
+    assert vector_indices(index) == []  # below the threshold: a scan
+
+    index.upsert([row(chunk(f"P{i:02d}", 0, 1)) for i in range(30, 60)])
+    probe = text_vector("garden hose", DIM)
+    scanned = [(h.chunk_id, round(h.score, 5)) for h in index.nearest(probe, k=10, filters=[])]
+    index.maintain()
+    assert vector_indices(index) == ["IvfFlat"]
+    indexed = [(h.chunk_id, round(h.score, 5)) for h in index.nearest(probe, k=10, filters=[])]
+    assert indexed == scanned  # exact: the same neighbours, the same order
+
+    late = chunk("LATE", 0, 1, text="written after the index")
+    index.upsert([Row(chunk=late, vector=probe, indexed_at=PUBLISHED)])
+    assert index.nearest(probe, k=1, filters=[])[0].product_id == "LATE"
+    index.maintain()  # folds it in; the index is not rebuilt
+    assert vector_indices(index) == ["IvfFlat"]
+    assert index.nearest(probe, k=1, filters=[])[0].product_id == "LATE"
