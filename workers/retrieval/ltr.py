@@ -22,8 +22,8 @@ sort keeps each product's chunks in their fused order.
 Why LightGBM (not CatBoost): its LambdaRank objective optimises nDCG directly, it trains on a
 few thousand (query, product) rows in about a second on one core, its model is a readable text
 file that needs no pickle, it handles missing features (NaN) natively, and its wheel is one
-self-contained library (only OpenMP) with no further dependencies beyond numpy and scipy,
-which are pinned already; CatBoost's wheel is ~100 MB and brings pandas, graphviz and plotly.
+library (it links the system's OpenMP runtime) over numpy, scipy and narwhals, all pinned
+already; CatBoost's wheel is ~100 MB and brings pandas, graphviz and plotly.
 """
 
 from __future__ import annotations
