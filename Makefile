@@ -35,12 +35,14 @@ run-production: production-deps
 # Debian packages the tests use, installed once with apt when a command is missing (never
 # downloaded by a test tool): chromium + chromium-driver (tests/integration/test_status_page.py
 # drives the status page through Selenium) and prometheus (promtool checks and unit-tests the
-# alert rules; tests/integration/test_monitoring.py runs a real Prometheus).
-SYSTEM_PACKAGES := chromium chromium-driver prometheus
+# alert rules; tests/integration/test_monitoring.py runs a real Prometheus); libgomp1, the OpenMP
+# runtime the lightgbm wheel links (the ranking stage).
+SYSTEM_PACKAGES := chromium chromium-driver prometheus libgomp1
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 system-deps:
 	@for c in chromium chromedriver promtool prometheus; do command -v $$c >/dev/null || missing=1; done; \
+	/sbin/ldconfig -p | grep -q 'libgomp\.so\.1' || missing=1; \
 	if [ -n "$$missing" ]; then \
 		$(SUDO) apt-get update -qq && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
