@@ -29,6 +29,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable
+from typing import TypeVar
 
 import numpy as np
 from tritonclient.grpc import InferInput, InferRequestedOutput
@@ -44,6 +45,8 @@ from workers.errors import (
 )
 from workers.metrics import EMBED_LATENCY, EMBED_REQUESTS
 from workers.retry import TRITON_REQUEST
+
+_T = TypeVar("_T")
 
 log = logging.getLogger("freshindex.embedding")
 
@@ -128,7 +131,7 @@ def _channel_args() -> list[tuple[str, int]]:
     ]
 
 
-async def _all_or_none(awaitables: list[Awaitable[np.ndarray]]) -> list[np.ndarray]:
+async def all_or_none(awaitables: list[Awaitable[_T]]) -> list[_T]:
     """Results in order; on the first failure the others are cancelled (none keeps retrying in
     the background) and that failure is raised."""
     tasks = [asyncio.ensure_future(a) for a in awaitables]
@@ -163,7 +166,7 @@ class TritonEmbedder:
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
         ordered = [texts[i] for i in order]
         parts = [ordered[i : i + self.rows] for i in range(0, len(ordered), self.rows)]
-        vectors = np.concatenate(await _all_or_none([self._request(part) for part in parts]))
+        vectors = np.concatenate(await all_or_none([self._request(part) for part in parts]))
         out: np.ndarray = np.empty_like(vectors)
         out[order] = vectors
         return out

@@ -35,6 +35,7 @@ import numpy as np
 
 from schemas.settings import Settings
 from workers.embedding.base import Embedder
+from workers.embedding.triton import all_or_none
 from workers.errors import EmbeddingUnavailable, IndexUnavailable, QueryRejected, Transient
 from workers.index.base import Filter, Hit, IndexedChunk, VectorIndex, filter_value
 from workers.retrieval.fusion import (
@@ -245,7 +246,7 @@ class Retriever:
         if query.mode in ("hybrid", VECTOR):
             depth_vector = max(self.settings.candidates_vector, depth)
             stages[VECTOR] = self._vector(query.text, depth_vector, filters, deadline, seconds)
-        found = await _all_or_none(list(stages.values()))
+        found = await all_or_none(list(stages.values()))
         return dict(zip(stages, found, strict=True))
 
     async def _vector(
@@ -330,15 +331,3 @@ def _timed(seconds: dict[str, float], stage: str) -> Iterator[None]:
 async def _timed_call(seconds: dict[str, float], stage: str, call: Awaitable[_T]) -> _T:
     with _timed(seconds, stage):
         return await call
-
-
-async def _all_or_none(awaitables: list[Awaitable[_T]]) -> list[_T]:
-    """Results in order; on the first failure the others are cancelled and it is raised."""
-    tasks = [asyncio.ensure_future(a) for a in awaitables]
-    try:
-        return list(await asyncio.gather(*tasks))
-    except BaseException:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        raise
