@@ -29,9 +29,9 @@ def extract(
     markup are listed under `other_products`; problems that did not stop the extraction (an
     unreadable JSON-LD block) are one `warning:` line each on stderr.
     """
+    from ingest.inputs import read_saved_page
     from ingest.pages.extract import extract_product
     from ingest.pages.identity import catalog_sites
-    from ingest.prepare.inputs import read_saved_page
 
     try:
         html = read_saved_page(file)

@@ -85,11 +85,11 @@ def prepare(
     and why. Every input is processed and reported, even when one fails; `--out` is replaced
     only when all are done (never left half-written)."""
     from infra.progress import count_items, for_terminal
+    from ingest.core.rows import RowLimits
+    from ingest.inputs import classify
     from ingest.prepare.chain import combine_reports
-    from ingest.prepare.inputs import classify, send_inputs
     from ingest.producer import FileSink
-    from ingest.publish import chain_for
-    from ingest.rows import RowLimits
+    from ingest.publish import chain_for, send_inputs
 
     settings = Settings.load()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -161,10 +161,10 @@ def publish_docs(
     from infra.progress import Progress, count_items, for_terminal
     from infra.stack import StackError, ensure_topics
     from ingest.errors import IngestError
+    from ingest.inputs import classify
     from ingest.prepare.chain import combine_reports
-    from ingest.prepare.inputs import classify, send_inputs
     from ingest.producer import KafkaSink
-    from ingest.publish import chain_for, delete_documents
+    from ingest.publish import chain_for, delete_documents, send_inputs
 
     settings = Settings.load()
     progress: Progress | None = None

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from ingest.feeds.reader import Rejected
+from ingest.core.items import Rejected
 from ingest.prepare.chain import DocumentRejected, Outcome
 
 if TYPE_CHECKING:

@@ -13,7 +13,13 @@ def print_summary(s: dict[str, Any]) -> None:
     kept = f"{s['products']} products" + (f", {s['documents']} documents" if s["documents"] else "")
     typer.echo(
         f"{s['source']}: {kept}, {chunks['count']} chunks (tokens p50 {chunks['tokens_p50']}, "
-        f"p95 {chunks['tokens_p95']}, max {chunks['tokens_max']}), {s['deletions']} deletions, "
+        f"p95 {chunks['tokens_p95']}, max {chunks['tokens_max']}), "
+        + (
+            f"{s['unchanged']} unchanged ({s['unchanged_chunks']} chunks not sent), "
+            if s.get("unchanged")
+            else ""
+        )
+        + f"{s['deletions']} deletions, "
         f"{len(s['duplicates'])} duplicates, {len(s['rejected'])} rejected"
         + (f", {len(s['superseded'])} superseded" if s.get("superseded") else "")
         + f" ({s['seconds']:.2f}s)"

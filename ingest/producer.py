@@ -111,3 +111,19 @@ class FileSink:
 
     def flush(self) -> None:
         self.stream.flush()
+
+
+class CountingSink:
+    """A `MessageSink` that sends nothing (dry runs): a publish counts what would go out."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+
+    def send(self, message: Chunk | ProductDeleted) -> None:
+        self.sent += 1
+
+    def send_dead_letter(self, letter: DeadLetter) -> None:
+        self.sent += 1
+
+    def flush(self) -> None:
+        return None

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 
 from bs4 import BeautifulSoup
 
+from ingest.core.text import clean_line, clean_text
 from ingest.documents.model import DocumentElement, ElementKind
-from ingest.prepare.clean import clean_line, clean_text
 
 if TYPE_CHECKING:
     from unstructured.documents.elements import Element

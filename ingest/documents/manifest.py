@@ -14,14 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
-
+from ingest.core.ids import check_product_id
+from ingest.core.rows import csv_rows, jsonl_rows
 from ingest.documents.errors import DocumentError
 from ingest.documents.parse import SUPPORTED_SUFFIXES
-from ingest.rows import csv_rows, jsonl_rows
-from schemas.models import ProductId
+from ingest.errors import InvalidProductId
 
-_PRODUCT_ID: TypeAdapter[str] = TypeAdapter(ProductId)
 _JSONL_SUFFIXES = (".jsonl", ".ndjson")
 _COLUMNS = ("path", "product_id", "document_id", "title")
 
@@ -115,10 +113,9 @@ def _walk(directory: Path) -> Iterator[Path]:
 
 def _valid_product_id(value: str) -> str:
     try:
-        return _PRODUCT_ID.validate_python(value)
-    except ValidationError as e:
-        reason = e.errors()[0]["msg"]
-        raise DocumentError(f"invalid product_id {value!r}: {reason}") from e
+        return check_product_id(value, subject="product_id")
+    except InvalidProductId as e:
+        raise DocumentError(f"invalid product_id {value!r}: {e.problem}") from e
 
 
 def _item(line: int, raw: str, row: dict[str, Any], base: Path) -> DocumentSpec | ManifestRejected:

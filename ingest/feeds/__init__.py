@@ -1,5 +1,5 @@
 """Catalog feed sources: JSONL and CSV, one product per row."""
 
-from ingest.feeds.reader import Accepted, Deleted, FeedItem, Rejected, read_feed
+from ingest.feeds.reader import read_feed, to_record
 
-__all__ = ["Accepted", "Deleted", "FeedItem", "Rejected", "read_feed"]
+__all__ = ["read_feed", "to_record"]

@@ -2,9 +2,11 @@
 
 Rows use the `ProductRecord` field names. A row with a truthy `deleted` field is a deletion
 (only `id` is needed). CSV rows carry attributes as a JSON object in an `attributes` column
-and/or as `attributes.<name>` columns. Every row yields exactly one item: `Accepted`,
-`Deleted` or `Rejected` (with its 1-based line number and the reason), so nothing is dropped
-silently. Rows are read within `RowLimits` (`ingest.rows`: size, nesting depth); what makes a
+and/or as `attributes.<name>` columns. Every row yields exactly one item (`ingest.core.items`):
+`Accepted`, `Deleted` or `Rejected` (with the reason), each at its file and 1-based line, so
+nothing is dropped silently. Availability is read by `ingest.core.availability` (a value it does
+not know rejects the row), ids are checked by `ingest.core.ids`. Rows are read within
+`RowLimits` (`ingest.core.rows`: size, nesting depth); what makes a
 row ambiguous is rejected, not guessed: a key twice in a JSON object, an attribute given twice
 (after cleaning its name, or both in the `attributes` column and an `attributes.<name>`
 column), a nested object as an attribute value. A CSV whose header names a column twice is
@@ -18,90 +20,78 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 
-from ingest.errors import FeedError, RowRejected
-from ingest.prepare.clean import clean_line, clean_text
-from ingest.rows import RawRow, RowLimits, parse_json, read_csv, read_jsonl
-from schemas.models import (
-    Availability,
-    ProductId,
-    ProductRecord,
-    describe_errors,
-    render_attribute,
-)
+from ingest.core.availability import availability
+from ingest.core.ids import check_product_id
+from ingest.core.items import Accepted, Deleted, Location, Rejected, SourceItem
+from ingest.core.rows import RawRow, RowLimits, parse_json, read_csv, read_jsonl
+from ingest.core.text import clean_line, clean_text
+from ingest.errors import FeedError, InvalidProductId, RowRejected
+from schemas.models import ProductRecord, describe_errors, render_attribute
 
 _TRUE = {"1", "true", "yes", "y", "deleted"}
 _LINE_FIELDS = ("title", "brand", "category")
-_PRODUCT_ID: TypeAdapter[str] = TypeAdapter(ProductId)
-_AVAILABILITY = {a.value.lower(): a.value for a in Availability} | {
-    "in stock": "InStock",
-    "instock": "InStock",
-    "available": "InStock",
-    "out of stock": "OutOfStock",
-    "sold out": "SoldOut",
-    "preorder": "PreOrder",
-    "pre-order": "PreOrder",
-    "backorder": "BackOrder",
-    "limited": "LimitedAvailability",
-}
-
-
-@dataclass(frozen=True, kw_only=True)
-class Accepted:
-    line: int
-    record: ProductRecord
-
-
-@dataclass(frozen=True, kw_only=True)
-class Deleted:
-    line: int
-    product_id: str
-
-
-@dataclass(frozen=True, kw_only=True)
-class Rejected:
-    line: int
-    """1-based line of the row; 0 for an input that failed as a whole."""
-    reason: str
-    raw: str
-    """The row as read (its start only when it was refused for its size)."""
-    product_id: str | None = None
-    raw_bytes: int | None = None
-    """Size of the whole row in bytes, when known (the dead letter's `payload_bytes`)."""
-    input_error: bool = False
-    """Not one row but the input itself failed (a missing file, an unusable CSV header, an error
-    that stopped the reading): the command exits with status 1."""
-
-
-FeedItem = Accepted | Deleted | Rejected
 
 
 def read_feed(
     path: Path, *, source: str | None = None, limits: RowLimits | None = None
-) -> Iterator[FeedItem]:
+) -> Iterator[SourceItem]:
     """Every row of a `.jsonl`/`.ndjson` or `.csv` feed, validated. Raises `FeedError` when the
     feed as a whole cannot be read (`ingest.prepare.chain.reported` turns that into a report
     entry)."""
+    feed = feed_rows(path, source=source, limits=limits)
+    for row in feed.rows():
+        yield feed.item(row)
+
+
+@dataclass(frozen=True, kw_only=True)
+class FeedRows:
+    """A feed read in two steps: `rows` as read (parsed, within the limits), and `item`, which
+    validates and cleans one of them (the costly step, which a publish's unchanged path skips
+    for rows it has sent before: `ingest.unchanged`)."""
+
+    path: Path
+    source: str
+    limits: RowLimits
+    csv: bool
+
+    def rows(self) -> Iterator[RawRow]:
+        """The rows as read; raises `FeedError` when the feed cannot be read as a whole."""
+        if self.csv:
+            return read_csv(
+                self.path,
+                required={"id"},
+                error=FeedError,
+                subject=str(self.path),
+                columns="at least an 'id' column",
+                limits=self.limits,
+            )
+        return read_jsonl(self.path, self.limits)
+
+    def item(self, row: RawRow) -> SourceItem:
+        """One row as an item: accepted (validated, cleaned), a deletion, or rejected."""
+        return _item(row, str(self.path), self.source, self.limits, csv=self.csv)
+
+    def at(self, row: RawRow) -> Location:
+        return Location(input=str(self.path), line=row.line)
+
+
+def feed_rows(
+    path: Path, *, source: str | None = None, limits: RowLimits | None = None
+) -> FeedRows:
+    """The feed at `path`; raises `FeedError` for a missing file or an unknown format."""
     if not path.is_file():
         raise FeedError(f"feed file not found: {path}")
-    source = source or f"feed:{path.name}"
     suffix = path.suffix.lower()
-    if suffix in (".jsonl", ".ndjson", ".json"):
-        rows = read_jsonl(path, limits)
-    elif suffix == ".csv":
-        rows = read_csv(
-            path,
-            required={"id"},
-            error=FeedError,
-            subject=str(path),
-            columns="at least an 'id' column",
-            limits=limits,
-        )
-    else:
+    if suffix not in (".jsonl", ".ndjson", ".json", ".csv"):
         raise FeedError(f"unknown feed format {suffix!r} for {path}: use .jsonl or .csv")
-    for row in rows:
-        yield _item(row, source, limits or RowLimits(), csv=suffix == ".csv")
+    return FeedRows(
+        path=path,
+        source=source or f"feed:{path.name}",
+        limits=limits or RowLimits(),
+        csv=suffix == ".csv",
+    )
 
 
 def _csv_row(row: dict[str, str], limits: RowLimits) -> dict[str, Any] | str:
@@ -147,20 +137,20 @@ def _row_id(row: dict[str, Any]) -> str | None:
     return str(value).strip() or None
 
 
-def _item(raw_row: RawRow, source: str, limits: RowLimits, *, csv: bool) -> FeedItem:
-    line, raw, row = raw_row.line, raw_row.raw, raw_row.row
+def _item(raw_row: RawRow, path: str, source: str, limits: RowLimits, *, csv: bool) -> SourceItem:
+    at, raw, row = Location(input=path, line=raw_row.line), raw_row.raw, raw_row.row
     if isinstance(row, dict) and csv:
         row = _csv_row(row, limits)
     if isinstance(row, str):
-        return Rejected(line=line, reason=row, raw=raw, raw_bytes=raw_row.size)
+        return Rejected(at=at, reason=row, raw=raw, raw_bytes=raw_row.size)
     product_id = _row_id(row)
     try:
         if str(row.get("deleted", "")).strip().lower() in _TRUE:
-            return Deleted(line=line, product_id=_deletion_id(row))
-        return Accepted(line=line, record=to_record(row, source))
+            return Deleted(at=at, product_id=_deletion_id(row))
+        return Accepted(at=at, record=to_record(row, source))
     except RowRejected as e:
         return Rejected(
-            line=line, reason=str(e), raw=raw, product_id=product_id, raw_bytes=raw_row.size
+            at=at, reason=str(e), raw=raw, product_id=product_id, raw_bytes=raw_row.size
         )
 
 
@@ -171,9 +161,9 @@ def _deletion_id(row: dict[str, Any]) -> str:
     if not isinstance(row["id"], str | int) or isinstance(row["id"], bool):
         raise RowRejected(f"deletion row: id must be text, got {type(row['id']).__name__}")
     try:
-        return _PRODUCT_ID.validate_python(str(row["id"]).strip())
-    except ValidationError as e:
-        raise RowRejected(describe_errors(e, subject="id", show_input=True)) from e
+        return check_product_id(str(row["id"]).strip(), subject="id")
+    except InvalidProductId as e:
+        raise RowRejected(str(e)) from e
 
 
 def to_record(row: dict[str, Any], source: str) -> ProductRecord:
@@ -188,13 +178,7 @@ def to_record(row: dict[str, Any], source: str) -> ProductRecord:
     if isinstance(fields.get("attributes"), dict):
         fields["attributes"] = clean_attributes(fields["attributes"])
     if isinstance(fields.get("availability"), str):
-        value = (
-            fields["availability"]
-            .strip()
-            .removeprefix("https://schema.org/")
-            .removeprefix("http://schema.org/")
-        )
-        fields["availability"] = _AVAILABILITY.get(value.lower(), value)
+        fields["availability"] = availability(fields["availability"]) or fields["availability"]
     if isinstance(fields.get("currency"), str):
         fields["currency"] = fields["currency"].strip().upper()
     try:

@@ -3,8 +3,13 @@
     start URLs + sitemaps ─> ProductSpider (robots.txt, AutoThrottle, HTTP cache, retries)
         ─> one outcome per page ─> id claimed by another page? (`claims`: kept once, or conflict)
         ─> unchanged? (HTTP 304, or same record hash as last time)
-        ─> publish_items (the feeds' prepare chain and producer, source `crawl:<host>`)
+        ─> one `Accepted` item per page, at its URL, handed to the publisher
+           (`ingest.publish.publish_crawled`: the feeds' prepare chain and sink, source
+           `crawl:<host>`)
         ─> remember url -> record hash
+
+This module is the crawl command, the top layer of `ingest` (the layers: `ingest`): it runs the
+spider and hands what it found to the publish layer, which owns the chain and the sink.
 
 Product ids are namespaced by site (`ingest.pages.identity`): a page of `shop.example` can only
 write `shop.example:<sku>`, unless its host is listed in `FRESHINDEX_CRAWL_SITE_CATALOG`; the
@@ -35,8 +40,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from ingest.core.items import Accepted, Location
 from ingest.errors import IngestError
-from ingest.feeds.reader import Accepted
 from ingest.pages.claims import sort_claims
 from ingest.pages.identity import catalog_sites
 from ingest.pages.middleware import TIMEOUT_RETRIES_SETTING
@@ -51,10 +56,10 @@ from ingest.pages.spider import (
     ProductSpider,
     allowed_domains_of,
 )
-from ingest.prepare.chain import PrepareChain, PrepareReport
+from ingest.prepare.chain import PrepareReport
 from ingest.producer import MessageSink
-from ingest.publish import OnOutcome, chain_for, publish_items
-from schemas.models import Chunk, DeadLetter, ProductDeleted, ProductRecord
+from ingest.publish import OnOutcome, publish_crawled
+from schemas.models import ProductRecord
 from schemas.settings import Settings, home_dir
 
 TRANSIENT_HTTP_CODES = (408, 429, 502, 503, 504, 522, 524)
@@ -329,22 +334,6 @@ def _page_notes(pages: list[PageRecord]) -> Iterator[str]:
         yield from (f"  warning {page.url}: {w}" for w in page.warnings)
 
 
-class CountingSink:
-    """A `MessageSink` that sends nothing (dry runs): publish counts what would go out."""
-
-    def __init__(self) -> None:
-        self.sent = 0
-
-    def send(self, message: Chunk | ProductDeleted) -> None:
-        self.sent += 1
-
-    def send_dead_letter(self, letter: DeadLetter) -> None:
-        self.sent += 1
-
-    def flush(self) -> None:
-        return None
-
-
 def check_urls(urls: Iterable[str]) -> list[str]:
     """The URLs, if each is an absolute http(s) URL with a host; raises `CrawlError` otherwise."""
     checked = []
@@ -391,9 +380,10 @@ def crawl(
 ) -> CrawlReport:
     """Crawl, extract, publish the new and changed products; return what happened.
 
-    `sink` defaults to a `KafkaSink` opened only when there is something to publish;
-    `dry_run` publishes to a `CountingSink` and remembers nothing. `on_page` and `on_outcome`
-    are told of each page's outcome while crawling and of each product's while publishing.
+    The publisher (`ingest.publish.publish_crawled`) sends to `sink`, by default a `KafkaSink`
+    it opens only when there is something to publish; `dry_run` sends nothing and remembers
+    nothing. `on_page` and `on_outcome` are told of each page's outcome while crawling and of
+    each product's while publishing.
     """
     options = options or CrawlOptions()
     state_dir = state_dir or crawl_state_dir()
@@ -417,9 +407,11 @@ def crawl(
         report, changed, twins = _sort_outcomes(page_log, store)
         report.dry_run = dry_run
         if changed:
-            report.published = _publish(changed, settings, sink, dry_run, on_outcome)
-            report.rejected = _rejected_pages(report.published, changed)
-            report.duplicates += _duplicate_pages(report.published, changed)
+            report.published = publish_crawled(
+                items_of(changed), settings, sink=sink, dry_run=dry_run, progress=on_outcome
+            )
+            report.rejected = _rejected_pages(report.published)
+            report.duplicates += _duplicate_pages(report.published)
         if not dry_run and (changed or twins):
             rejected = {r.url for r in report.rejected}
             store.remember(p for p in [*changed, *twins] if p.url not in rejected)
@@ -462,19 +454,24 @@ def _sort_outcomes(
     return report, changed, claims.duplicate_pages
 
 
-def _rejected_pages(summaries: list[PrepareReport], pages: list[PageRecord]) -> list[PageSkipped]:
-    """Rejected publish rows back to their pages (a row's line is the page's position)."""
+def items_of(pages: list[PageRecord]) -> list[Accepted]:
+    """The pages' products as items for the publisher, each at its page's URL."""
+    return [Accepted(at=Location(input=page.url), record=page.record) for page in pages]
+
+
+def _rejected_pages(summaries: list[PrepareReport]) -> list[PageSkipped]:
+    """Products the prepare chain refused, as their pages (an item is at its page's URL)."""
     return [
-        PageSkipped(url=pages[r.line - 1].url, reason=r.reason)
+        PageSkipped(url=r.at.input, reason=r.reason)
         for summary in summaries
         for r in summary.rejected
     ]
 
 
-def _duplicate_pages(summaries: list[PrepareReport], pages: list[PageRecord]) -> list[PageSkipped]:
+def _duplicate_pages(summaries: list[PrepareReport]) -> list[PageSkipped]:
     return [
         PageSkipped(
-            url=pages[d.line - 1].url,
+            url=d.at.input,
             reason=f"{d.kind} duplicate of {d.duplicate_of} (similarity {d.similarity})",
         )
         for summary in summaries
@@ -487,38 +484,3 @@ def _with_source(page: PageRecord) -> ProductRecord:
     if page.record.source == source:
         return page.record
     return page.record.model_copy(update={"source": source})
-
-
-def _publish(
-    pages: list[PageRecord],
-    settings: Settings,
-    sink: MessageSink | None,
-    dry_run: bool,
-    progress: OnOutcome | None = None,
-) -> list[PrepareReport]:
-    if dry_run:  # a dry run leaves the dedup state as it was
-        with chain_for(settings, dedup_state=":memory:") as chain:
-            return _publish_by_source(pages, CountingSink(), chain, progress)
-    with chain_for(settings) as chain:
-        if sink is not None:
-            return _publish_by_source(pages, sink, chain, progress)
-        from ingest.producer import KafkaSink
-
-        with KafkaSink(settings) as kafka:
-            return _publish_by_source(pages, kafka, chain, progress)
-
-
-def _publish_by_source(
-    pages: list[PageRecord],
-    sink: MessageSink,
-    chain: PrepareChain,
-    progress: OnOutcome | None = None,
-) -> list[PrepareReport]:
-    """One `publish_items` per source (`crawl:<host>`); a row's line is its page's position."""
-    by_source: dict[str, list[Accepted]] = {}
-    for line, page in enumerate(pages, start=1):
-        by_source.setdefault(page.record.source, []).append(Accepted(line=line, record=page.record))
-    return [
-        publish_items(items, sink, chain, source=source, progress=progress)
-        for source, items in by_source.items()
-    ]

@@ -16,11 +16,11 @@ from __future__ import annotations
 import hashlib
 from urllib.parse import urlsplit
 
+from ingest.core.ids import MAX_ID_CHARS
+
 CATALOG = "catalog"
 """Owner of ids that are the catalog's own (pages of a `FRESHINDEX_CRAWL_SITE_CATALOG` host)."""
 
-MAX_ID_CHARS = 200
-"""Longest product id (`ProductId` in schemas.models)."""
 _MAX_NAMESPACE_CHARS = 80
 
 
@@ -60,4 +60,4 @@ def product_id(local: str, site: str | None, catalog: frozenset[str]) -> str:
     return prefix + local[: MAX_ID_CHARS - len(prefix)]
 
 
-__all__ = ["CATALOG", "catalog_sites", "owner", "product_id", "site_of"]
+__all__ = ["CATALOG", "MAX_ID_CHARS", "catalog_sites", "owner", "product_id", "site_of"]

@@ -3,7 +3,7 @@
     feed row / saved page ──> garbage filter ──> dedup ──> chunk ──> Prepared
     deletion row          ──> dedup.forget ──────────────────────> Deletion
     document (manifest)   ──> parse ──> garbage filter per element ──> chunk ──> PreparedDocument
-    anything that fails   ──> Rejected (line or id, reason)
+    anything that fails   ──> Rejected (where, reason)
 
 `freshindex publish` / `crawl` / `publish-docs` send what it prepares to Kafka
 (`ingest.publish`); `freshindex prepare` writes it to a file with a report and sends nothing.
@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
 
+from ingest.core.items import Accepted, Deleted, Location, Rejected, SourceItem
 from ingest.documents import DocumentElement, DocumentError, DocumentSpec, parse_document
 from ingest.errors import IngestError
-from ingest.feeds.reader import Accepted, Deleted, FeedItem, Rejected
 from ingest.prepare.chunk import Block, Chunker
 from ingest.prepare.dedup import Deduplicator
 from ingest.prepare.quality import DESCRIPTION, ELEMENT, TABLE, TITLE, garbage_reason
@@ -49,14 +49,18 @@ class DroppedText:
 class Prepared:
     """A product record kept: its chunks."""
 
-    line: int
+    at: Location
+    """Where the record was read."""
     chunks: list[Chunk]
     dropped: list[DroppedText] = field(default_factory=list)
 
 
 @dataclass(frozen=True, kw_only=True)
 class Deletion:
-    line: int
+    """A deletion row: the product leaves the index."""
+
+    at: Location
+    """Where the deletion was read."""
     product_id: str
 
 
@@ -64,7 +68,8 @@ class Deletion:
 class Duplicate:
     """A record not indexed because another product already is."""
 
-    line: int
+    at: Location
+    """Where the record was read."""
     product_id: str
     duplicate_of: str
     similarity: float
@@ -91,7 +96,21 @@ class DocumentRejected:
     reason: str
 
 
-Outcome = Prepared | Deletion | Duplicate | Rejected | PreparedDocument | DocumentRejected
+@dataclass(frozen=True, kw_only=True)
+class Unchanged:
+    """A product record the index already holds exactly as it would be sent: nothing is sent
+    (the unchanged path of a publish, `ingest.unchanged`)."""
+
+    at: Location
+    """Where the record was read."""
+    product_id: str
+    chunks: int
+    """The product's chunks, not sent."""
+
+
+Outcome = (
+    Prepared | Deletion | Duplicate | Rejected | PreparedDocument | DocumentRejected | Unchanged
+)
 T = TypeVar("T")
 
 
@@ -101,30 +120,34 @@ class Superseded:
     again: the later row wins (both were sent in order, so the index ends with the later)."""
 
     id: str
-    line: int
-    by_line: int
+    line: int | None
+    """Line of the earlier row (None: an input without lines)."""
+    by_line: int | None
+    """Line of the later row that wins."""
     was: str
     """What the earlier row was: `product`, `deletion` or `duplicate`."""
 
 
-_KINDS = ("product", "deletion", "duplicate")
+_KINDS = ("product", "deletion", "duplicate", "unchanged")
 
 
-def _product_row(outcome: Outcome) -> tuple[str, int, int] | None:
+def _product_row(outcome: Outcome) -> tuple[str, int | None, int] | None:
     """(product id, line, kind index) of an outcome that decides a product's state."""
     if isinstance(outcome, Prepared) and outcome.chunks:
-        return outcome.chunks[0].product_id, outcome.line, 0
+        return outcome.chunks[0].product_id, outcome.at.line, 0
     if isinstance(outcome, Deletion):
-        return outcome.product_id, outcome.line, 1
+        return outcome.product_id, outcome.at.line, 1
     if isinstance(outcome, Duplicate):
-        return outcome.product_id, outcome.line, 2
+        return outcome.product_id, outcome.at.line, 2
+    if isinstance(outcome, Unchanged):
+        return outcome.product_id, outcome.at.line, 3
     return None
 
 
 @dataclass(kw_only=True)
 class PrepareReport:
     """What a publish or a prepare did with its input: every item counted exactly once
-    (`records_in = kept + deletions + duplicates + rejected + superseded`), dropped text
+    (`records_in = kept + unchanged + deletions + duplicates + rejected + superseded`), dropped text
     listed. `products` counts distinct ids: a product id named again by a later row of the same
     input moves the earlier row to `superseded` (to know, the report keeps each id's last line:
     about 100 bytes per product of the input)."""
@@ -137,6 +160,10 @@ class PrepareReport:
     deletions: int = 0
     retracted: int = 0
     """Products indexed before that became duplicates: deleted from the index."""
+    unchanged: int = 0
+    """Products the index already held as they are: not sent (`ingest.unchanged`)."""
+    unchanged_chunks: int = 0
+    """Their chunks."""
     rejected: list[Rejected] = field(default_factory=list)
     rejected_documents: list[DocumentRejected] = field(default_factory=list)
     duplicates: list[Duplicate] = field(default_factory=list)
@@ -144,8 +171,10 @@ class PrepareReport:
     superseded: list[Superseded] = field(default_factory=list)
     token_counts: list[int] = field(default_factory=list)
     seconds: float = 0.0
-    _last: dict[str, int] = field(default_factory=dict, init=False, repr=False)
-    """Product id -> 3 * line + kind of the row that decides it so far."""
+    _last: dict[str, tuple[int | None, int]] = field(default_factory=dict, init=False, repr=False)
+    """Product id -> (line, kind) of the row that decides it so far."""
+    _unchanged: dict[str, int] = field(default_factory=dict, init=False, repr=False)
+    """Product id -> chunks, of the unchanged products (a later row may supersede one)."""
 
     @property
     def input_errors(self) -> list[Rejected]:
@@ -173,6 +202,10 @@ class PrepareReport:
             self.retracted += outcome.was_indexed
         elif isinstance(outcome, DocumentRejected):
             self.rejected_documents.append(outcome)
+        elif isinstance(outcome, Unchanged):
+            self.unchanged += 1
+            self.unchanged_chunks += outcome.chunks
+            self._unchanged[outcome.product_id] = outcome.chunks
         else:
             self.rejected.append(outcome)
         self._supersede(outcome)
@@ -184,15 +217,18 @@ class PrepareReport:
             return
         product_id, line, kind = decided
         earlier = self._last.get(product_id)
-        self._last[product_id] = 3 * line + kind
+        self._last[product_id] = (line, kind)
         if earlier is None:
             return
-        was = _KINDS[earlier % 3]
-        self.superseded.append(Superseded(id=product_id, line=earlier // 3, by_line=line, was=was))
+        was = _KINDS[earlier[1]]
+        self.superseded.append(Superseded(id=product_id, line=earlier[0], by_line=line, was=was))
         if was == "product":
             self.products -= 1
         elif was == "deletion":
             self.deletions -= 1
+        elif was == "unchanged":
+            self.unchanged -= 1
+            self.unchanged_chunks -= self._unchanged.pop(product_id, 0)
         else:
             self.duplicates.remove(next(d for d in self.duplicates if d.product_id == product_id))
 
@@ -215,7 +251,7 @@ class PrepareReport:
                 "duplicate_of": d.duplicate_of,
                 "similarity": d.similarity,
                 "kind": d.kind,
-                "line": d.line,
+                "line": d.at.line,
                 "source": self.source,
             }
             for d in self.duplicates
@@ -237,7 +273,7 @@ class PrepareReport:
 
     def _rejected_entry(self, rejected: Rejected) -> dict[str, object]:
         entry: dict[str, object] = {
-            "line": rejected.line,
+            "line": rejected.at.line,
             "id": rejected.product_id,
             "reason": rejected.reason,
             "source": self.source,
@@ -270,6 +306,8 @@ def combine_reports(reports: list[PrepareReport], *, source: str) -> dict[str, o
         "kept": sum(r.kept for r in reports),
         "products": sum(r.products for r in reports),
         "documents": sum(r.documents for r in reports),
+        "unchanged": sum(r.unchanged for r in reports),
+        "unchanged_chunks": sum(r.unchanged_chunks for r in reports),
         "deletions": sum(r.deletions for r in reports),
         "duplicates": entries["duplicates"],
         "retracted": sum(r.retracted for r in reports),
@@ -311,15 +349,15 @@ class PrepareChain:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def items(self, items: Iterable[FeedItem]) -> Iterator[Outcome]:
+    def items(self, items: Iterable[SourceItem]) -> Iterator[Outcome]:
         for item in items:
             yield self.item(item, utcnow())
 
-    def item(self, item: FeedItem, published_at: datetime) -> Outcome:
+    def item(self, item: SourceItem, published_at: datetime) -> Outcome:
         if isinstance(item, Deleted):
             if self.dedup is not None:
                 self.dedup.forget(item.product_id)
-            return Deletion(line=item.line, product_id=item.product_id)
+            return Deletion(at=item.at, product_id=item.product_id)
         if isinstance(item, Rejected):
             return item
         return self._record(item, published_at)
@@ -337,7 +375,7 @@ class PrepareChain:
             found = self.dedup.check(record)
             if found.duplicate_of is not None:
                 return Duplicate(
-                    line=item.line,
+                    at=item.at,
                     product_id=record.id,
                     duplicate_of=found.duplicate_of,
                     similarity=round(found.similarity or 1.0, 3),
@@ -350,7 +388,7 @@ class PrepareChain:
             if self.dedup is not None:
                 self.dedup.forget(record.id)
             return _rejected(item, f"cannot chunk: {e}")
-        return Prepared(line=item.line, chunks=chunks, dropped=dropped)
+        return Prepared(at=item.at, chunks=chunks, dropped=dropped)
 
     def document(
         self, spec: DocumentSpec, published_at: datetime
@@ -397,16 +435,17 @@ def reported(items: Iterable[T], *, source: str) -> Iterator[T | Rejected]:
     """`items`, with an error that stops them early (an input that cannot be read, or a fault
     of the code reading it) as their last item: a `Rejected` marked `input_error`, so what came
     before stays counted and the caller goes on. The exception's type and text are kept."""
-    line = 0
+    line: int | None = None
     try:
         for item in items:
-            line = getattr(item, "line", line)
+            at = getattr(item, "at", None)
+            line = at.line if isinstance(at, Location) and at.line is not None else line
             yield item
     except Exception as e:  # every error becomes a report entry, with its type and text
         reason = str(e) if isinstance(e, IngestError) else f"{type(e).__name__}: {e}"
-        if line:
+        if line is not None:
             reason += f" (the input stopped after line {line})"
-        yield Rejected(line=0, reason=reason, raw=source, input_error=True)
+        yield Rejected(at=Location(input=source), reason=reason, raw=source, input_error=True)
 
 
 def blocks_of(elements: list[DocumentElement]) -> list[Block]:
@@ -436,7 +475,7 @@ def blocks_of(elements: list[DocumentElement]) -> list[Block]:
 
 def _rejected(item: Accepted, reason: str) -> Rejected:
     return Rejected(
-        line=item.line,
+        at=item.at,
         reason=reason,
         raw=item.record.model_dump_json(),
         product_id=item.record.id,

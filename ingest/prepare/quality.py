@@ -25,6 +25,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ingest.core.text import MAX_REPLACEMENT_SHARE
+
 _PLACEHOLDER = re.compile(
     r"^[\W_]*(?:"
     r"lorem ipsum.*|tb[acd]|n/?a|none|null|nil|undefined|empty|blank|todo|fixme|dummy"
@@ -71,7 +73,7 @@ def garbage_reason(text: str, rule: TextRule) -> str | None:
         return f"placeholder text {_shown(stripped)}"
     visible = [ch for ch in stripped if not ch.isspace()]
     replacement = visible.count("\ufffd")
-    if replacement and replacement / len(visible) > 0.02:
+    if replacement and replacement / len(visible) > MAX_REPLACEMENT_SHARE:
         return f"undecodable text ({replacement} replacement characters: wrong charset?)"
     encoded = sum(len(m.group(0)) for m in _ENCODED.finditer(stripped))
     if encoded and encoded / len(visible) > 0.5:

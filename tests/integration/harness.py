@@ -14,7 +14,8 @@ from typing import Any
 import tritonclient.http as triton_http
 
 from infra.processes import kill_worker, start_worker, stop_worker
-from ingest.feeds.reader import Accepted, Deleted, read_feed
+from ingest.core.items import Accepted, Deleted
+from ingest.feeds.reader import read_feed
 from ingest.publish import chunker_for
 from schemas.settings import Settings
 

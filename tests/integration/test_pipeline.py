@@ -137,6 +137,37 @@ def test_republishing_unchanged_products_makes_zero_embedding_calls(
     assert len(hits) == embedded_first
 
 
+def test_the_publish_command_does_not_send_what_the_index_already_holds(
+    env: dict[str, str], settings: Settings, start_worker: StartWorker, tmp_path: Path
+) -> None:
+    feed = write_feed(tmp_path / "c.jsonl", [product(f"S{i}", sentences=3) for i in range(10)])
+    worker = start_worker()
+    first = json.loads(cli(env, "publish", str(feed), "--json").stdout)
+    assert (first["products"], first["unchanged"]) == (10, 0)
+    wait_until_caught_up(settings)
+    consumed = worker.metric("freshindex_consumed_total")
+
+    again = json.loads(cli(env, "publish", str(feed), "--json").stdout)
+    assert (again["products"], again["unchanged"]) == (0, 10)
+    assert again["unchanged_chunks"] == first["chunks"]["count"]
+    wait_until_caught_up(settings)
+    assert worker.metric("freshindex_consumed_total") == consumed, "something was sent"
+
+    # The index is the source of truth: a product it lost is sent again, the others are not.
+    index = open_index(settings, create=False)
+    index.delete_stale({}, {"S3": set()})
+    assert not index.product("S3")
+    third = json.loads(cli(env, "publish", str(feed), "--json").stdout)
+    assert (third["products"], third["unchanged"]) == (1, 9)
+    wait_until_caught_up(settings)
+    assert open_index(settings, create=False).product("S3"), "the lost product is back"
+    # Deletions always go out.
+    gone = write_feed(tmp_path / "d.jsonl", [{"id": "S4", "deleted": True}])
+    assert json.loads(cli(env, "publish", str(gone), "--json").stdout)["deletions"] == 1
+    wait_until_caught_up(settings)
+    assert not open_index(settings, create=False).product("S4")
+
+
 def test_shrink_and_delete(settings: Settings, start_worker: StartWorker, tmp_path: Path) -> None:
     v1 = write_feed(
         tmp_path / "v1.jsonl",

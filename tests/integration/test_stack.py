@@ -62,11 +62,13 @@ def _children_of(pid: int) -> list[int]:
 
 
 def _gone(pid: int) -> bool:
+    """The process no longer runs: it does not exist, or it is a zombie (an orphaned
+    python-backend stub waits there until init reaps it, which a busy host can delay)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
         return True
-    return False
+    return state in ("Z", "X")
 
 
 def _embed_grpc(url: str, texts: list[str]) -> np.ndarray:

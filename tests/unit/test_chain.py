@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from ingest.core.items import Accepted, Deleted, Location, Rejected, SourceItem
 from ingest.documents import DocumentElement, DocumentSpec
 from ingest.documents.model import ElementKind
-from ingest.feeds.reader import Accepted, Deleted, FeedItem, Rejected
 from ingest.prepare.chain import (
     Deletion,
     DocumentRejected,
@@ -71,11 +71,16 @@ def make_chain(chunker: MakeChunker) -> Iterator[MakeChain]:
         chain.close()
 
 
+def at(line: int) -> Location:
+    """Line `line` of a feed."""
+    return Location(input="feed.jsonl", line=line)
+
+
 def accepted(product_id: str, line: int = 1, **fields: Any) -> Accepted:
-    return Accepted(line=line, record=record(product_id, **fields))
+    return Accepted(at=at(line), record=record(product_id, **fields))
 
 
-def run(chain: PrepareChain, items: list[FeedItem]) -> list[Outcome]:
+def run(chain: PrepareChain, items: list[SourceItem]) -> list[Outcome]:
     return [chain.item(item, PUBLISHED) for item in items]
 
 
@@ -86,7 +91,7 @@ def run(chain: PrepareChain, items: list[FeedItem]) -> list[Outcome]:
 def test_garbage_title_is_rejected_with_the_reason(make_chain: MakeChain, dedup: bool) -> None:
     [outcome] = run(make_chain(dedup=dedup), [accepted("P-1", line=4, title="TBD")])
     assert isinstance(outcome, Rejected)
-    assert (outcome.line, outcome.product_id) == (4, "P-1")
+    assert (outcome.at.line, outcome.product_id) == (4, "P-1")
     assert outcome.reason == "title: placeholder text 'TBD'"
     assert json.loads(outcome.raw)["id"] == "P-1"
 
@@ -102,7 +107,7 @@ def test_garbage_description_is_dropped_and_reported(make_chain: MakeChain, dedu
 
 
 def test_rejected_row_passes_through(make_chain: MakeChain) -> None:
-    bad = Rejected(line=3, reason="price: Input should be >= 0", raw="{}", product_id="X")
+    bad = Rejected(at=at(3), reason="price: Input should be >= 0", raw="{}", product_id="X")
     assert run(make_chain(), [bad]) == [bad]
 
 
@@ -110,7 +115,7 @@ def test_exact_duplicate_under_another_id(make_chain: MakeChain) -> None:
     first, second = run(make_chain(), [accepted("A", **SOIL), accepted("B", line=2, **SOIL)])
     assert isinstance(first, Prepared) and {c.product_id for c in first.chunks} == {"A"}
     assert second == Duplicate(
-        line=2, product_id="B", duplicate_of="A", similarity=1.0, kind="exact", was_indexed=False
+        at=at(2), product_id="B", duplicate_of="A", similarity=1.0, kind="exact", was_indexed=False
     )
 
 
@@ -160,19 +165,19 @@ def test_deletion_makes_dedup_forget(make_chain: MakeChain) -> None:
         [
             accepted("A", **SOIL),
             accepted("B", **SOIL),
-            Deleted(line=3, product_id="A"),
+            Deleted(at=at(3), product_id="A"),
             accepted("B", line=4, **SOIL),
             accepted("C", line=5, **SOIL),
         ],
     )
     assert [type(o) for o in outcomes] == [Prepared, Duplicate, Deletion, Prepared, Duplicate]
-    assert outcomes[2] == Deletion(line=3, product_id="A")
+    assert outcomes[2] == Deletion(at=at(3), product_id="A")
     last = outcomes[4]
     assert isinstance(last, Duplicate) and last.duplicate_of == "B"  # B is the canonical now
 
 
 def test_items_prepares_a_whole_feed_in_order(make_chain: MakeChain) -> None:
-    items: list[FeedItem] = [accepted("A", **SOIL), Deleted(line=2, product_id="Z")]
+    items: list[SourceItem] = [accepted("A", **SOIL), Deleted(at=at(2), product_id="Z")]
     outcomes = list(make_chain().items(items))
     assert [type(o) for o in outcomes] == [Prepared, Deletion]
     first = outcomes[0]
@@ -310,13 +315,13 @@ def test_blocks_group_free_text_by_section_and_keep_tables_apart() -> None:
 
 def mixed_run(chain: PrepareChain, tmp_path: Path) -> PrepareReport:
     report = PrepareReport(source="mixed")
-    items: list[FeedItem] = [
+    items: list[SourceItem] = [
         accepted("A", line=1, **SOIL),
         accepted("B", line=2, **SOIL),  # duplicate
         accepted("C", line=3, title="N/A"),  # rejected
         accepted("D", line=4, **(HOSE | {"description": "coming soon"})),  # kept, dropped text
-        Deleted(line=5, product_id="E"),
-        Rejected(line=6, reason="title: Field required", raw="{}", product_id="F"),
+        Deleted(at=at(5), product_id="E"),
+        Rejected(at=at(6), reason="title: Field required", raw="{}", product_id="F"),
     ]
     for outcome in chain.items(items):
         report.add(outcome)
@@ -392,7 +397,7 @@ def test_combine_reports() -> None:
     first.seconds = 0.25
     second = PrepareReport(source="b.pdf", records_in=2, documents=1, chunks=2)
     second.token_counts = [40, 50]
-    second.rejected = [Rejected(line=2, reason="bad", raw="{}", product_id="X")]
+    second.rejected = [Rejected(at=at(2), reason="bad", raw="{}", product_id="X")]
     second.seconds = 0.5
     data = combine_reports([first, second], source="prepare")
     assert data["source"] == "prepare"
@@ -438,7 +443,7 @@ def test_publish_sends_nothing_for_a_duplicate(make_chain: MakeChain) -> None:
 
 def test_publish_deletes_a_formerly_indexed_duplicate(make_chain: MakeChain) -> None:
     sink = MemorySink()
-    items: list[FeedItem] = [accepted("A", **SOIL), accepted("B", **HOSE), accepted("B", **SOIL)]
+    items: list[SourceItem] = [accepted("A", **SOIL), accepted("B", **HOSE), accepted("B", **SOIL)]
     report = publish_items(items, sink, make_chain(), source="f")
     last = sink.messages[-1]
     assert isinstance(last, ProductDeleted) and last.product_id == "B" and last.document is None

@@ -6,7 +6,7 @@ import unicodedata
 
 import pytest
 
-from ingest.prepare.clean import clean_line, clean_text
+from ingest.core.text import clean_line, clean_text
 
 
 @pytest.mark.parametrize(

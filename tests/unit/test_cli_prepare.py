@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from infra.cli import app
-from ingest.prepare.clean import clean_line, clean_text
+from ingest.core.text import clean_line, clean_text
 from schemas.models import CHUNKS_TOPIC_MESSAGE, Chunk, ProductDeleted
 from tests.unit import docgen
 from tests.unit.fakes import MemorySink
@@ -264,7 +264,7 @@ def test_prepare_out_is_never_half_written(
         sink.stream.write("half\n")
         raise RuntimeError("crash")
 
-    monkeypatch.setattr("ingest.prepare.inputs.send_inputs", crashes)
+    monkeypatch.setattr("ingest.publish.send_inputs", crashes)
     feed = write_jsonl(tmp_path / "f.jsonl", [TAP])
     result = invoke("prepare", str(feed), "--out", str(out), "--report", str(tmp_path / "r.json"))
     assert isinstance(result.exception, RuntimeError)

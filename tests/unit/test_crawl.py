@@ -21,9 +21,10 @@ from ingest.pages.crawl import (
     CrawlOptions,
     CrawlReport,
     SeenStore,
-    _publish_by_source,
+    _rejected_pages,
     _sort_outcomes,
     check_urls,
+    items_of,
     record_hash,
     scrapy_settings,
 )
@@ -42,6 +43,7 @@ from ingest.pages.spider import (
 )
 from ingest.prepare.chain import PrepareChain
 from ingest.prepare.chunk import Chunker
+from ingest.publish import publish_by_source
 from tests.unit.fakes import MemorySink, record
 
 BASE = "https://shop.example"
@@ -361,13 +363,28 @@ def test_publish_goes_through_the_prepare_chain_per_source(
         PageRecord(url="https://b.example/p/1", record=record("B1", source="crawl:b.example")),
         PageRecord(url="https://a.example/p/2", record=record("A2", source="crawl:a.example")),
     ]
-    summaries = _publish_by_source(pages, sink, PrepareChain(chunker()))
+    summaries = publish_by_source(items_of(pages), sink, PrepareChain(chunker()))
     assert [(s.source, s.products) for s in summaries] == [
         ("crawl:a.example", 2),
         ("crawl:b.example", 1),
     ]
     assert {m.product_id for m in sink.messages} == {"A1", "A2", "B1"}
     assert sink.flushes == 2
+
+
+def test_a_product_the_chain_refuses_is_reported_at_its_page(
+    chunker: Callable[..., Chunker],
+) -> None:
+    pages = [
+        PageRecord(url="https://a.example/p/1", record=record("A1", source="crawl:a.example")),
+        PageRecord(
+            url="https://a.example/p/2", record=record("A2", title="TBD", source="crawl:a.example")
+        ),
+    ]
+    summaries = publish_by_source(items_of(pages), MemorySink(), PrepareChain(chunker()))
+    assert _rejected_pages(summaries) == [
+        PageSkipped(url="https://a.example/p/2", reason="title: placeholder text 'TBD'")
+    ]
 
 
 def test_report_text_and_json() -> None:

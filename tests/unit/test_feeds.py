@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from ingest.core.items import Accepted, Deleted, Location, Rejected, SourceItem
 from ingest.errors import FeedError
-from ingest.feeds.reader import Accepted, Deleted, FeedItem, Rejected, read_feed
+from ingest.feeds.reader import read_feed
 from schemas.models import Availability
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample"
@@ -22,8 +23,8 @@ def jsonl(path: Path, *lines: str | Mapping[str, object]) -> Path:
     return path
 
 
-def by_line(items: list[FeedItem]) -> dict[int, FeedItem]:
-    return {item.line: item for item in items}
+def by_line(items: list[SourceItem]) -> dict[int | None, SourceItem]:
+    return {item.at.line: item for item in items}
 
 
 # --------------------------------------------------------------------------- JSONL
@@ -46,7 +47,7 @@ def test_jsonl_accepted_row_is_cleaned(tmp_path: Path) -> None:
     [item] = list(read_feed(jsonl(tmp_path / "feed.jsonl", GOOD_ROW)))
     assert isinstance(item, Accepted)
     product = item.record
-    assert item.line == 1
+    assert item.at.line == 1
     assert product.id == "GA-1"
     assert product.title == "Peat-free Compost & Soil 40 L"
     assert product.brand == "Hedgerow Organics"
@@ -102,10 +103,10 @@ def test_jsonl_mixed_rows_each_yield_one_item_with_its_line(tmp_path: Path) -> N
         {"deleted": True},  # 12 deletion without id
     )
     items = list(read_feed(path))
-    assert [item.line for item in items] == [1, 3, 4, 5, 6, 7, 9, 10, 11, 12]
+    assert [item.at.line for item in items] == [1, 3, 4, 5, 6, 7, 9, 10, 11, 12]
     lines = by_line(items)
     assert isinstance(lines[1], Accepted)
-    assert lines[3] == Deleted(line=3, product_id="GA-2")
+    assert lines[3] == Deleted(at=Location(input=str(path), line=3), product_id="GA-2")
     assert isinstance(lines[10], Deleted) and lines[10].product_id == "GA-7"
     assert isinstance(lines[11], Accepted) and lines[11].record.id == "GA-8"
     rejected = {line: item for line, item in lines.items() if isinstance(item, Rejected)}
@@ -125,7 +126,7 @@ def test_jsonl_row_that_is_not_utf8_is_rejected(tmp_path: Path) -> None:
     first, second = read_feed(path)
     assert isinstance(first, Accepted)
     assert isinstance(second, Rejected)
-    assert second.line == 2
+    assert second.at.line == 2
     assert "UTF-8" in second.reason
 
 
@@ -146,7 +147,7 @@ def test_every_non_blank_row_yields_exactly_one_item(tmp_path: Path) -> None:
     path = jsonl(tmp_path / "f.jsonl", *rows)
     items = list(read_feed(path))
     expected_lines = [n for n, row in enumerate(rows, start=1) if row.strip()]
-    assert [item.line for item in items] == expected_lines
+    assert [item.at.line for item in items] == expected_lines
     assert sum(isinstance(i, Accepted) for i in items) == 12
     assert sum(isinstance(i, Deleted) for i in items) == 12
     assert sum(isinstance(i, Rejected) for i in items) == 24
@@ -178,7 +179,7 @@ def test_csv_rows(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     items = list(read_feed(path))
-    assert [item.line for item in items] == [2, 4, 5, 6, 7, 8]
+    assert [item.at.line for item in items] == [2, 4, 5, 6, 7, 8]
     lines = by_line(items)
     first = lines[2]
     assert isinstance(first, Accepted)
@@ -188,7 +189,7 @@ def test_csv_rows(tmp_path: Path) -> None:
     assert first.record.availability is Availability.IN_STOCK
     assert first.record.attributes == {"capacity": "10 L", "rose": "yes", "colour": "green"}
     assert first.record.source == "feed:feed.csv"
-    assert lines[4] == Deleted(line=4, product_id="GA-2")
+    assert lines[4] == Deleted(at=Location(input=str(path), line=4), product_id="GA-2")
     assert isinstance(lines[5], Rejected) and lines[5].reason.startswith("price:")
     assert isinstance(lines[6], Rejected) and "more fields" in lines[6].reason
     assert isinstance(lines[7], Rejected) and "attributes" in lines[7].reason
@@ -201,7 +202,7 @@ def test_csv_with_byte_order_mark_and_crlf(tmp_path: Path) -> None:
     path = tmp_path / "feed.csv"
     path.write_bytes("\ufeffid,title\r\nGA-1,Hose\r\nGA-2,Rake\r\n".encode())
     items = list(read_feed(path))
-    assert [(i.line, i.record.id) for i in items if isinstance(i, Accepted)] == [
+    assert [(i.at.line, i.record.id) for i in items if isinstance(i, Accepted)] == [
         (2, "GA-1"),
         (3, "GA-2"),
     ]
@@ -227,7 +228,7 @@ def test_csv_row_that_is_not_utf8_is_rejected_and_the_feed_goes_on(tmp_path: Pat
     path = tmp_path / "feed.csv"
     path.write_bytes(b"id,title\nGA-1,caf\xe9\nGA-2,Rake\n")
     first, second = read_feed(path)
-    assert isinstance(first, Rejected) and first.line == 2
+    assert isinstance(first, Rejected) and first.at.line == 2
     assert "not valid UTF-8 (byte 0xe9 at column 9" in first.reason
     assert isinstance(second, Accepted) and second.record.id == "GA-2"
 

@@ -22,14 +22,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ingest.core.items import Accepted, Deleted, Rejected, SourceItem
+from ingest.core.rows import RowLimits
+from ingest.core.text import _CONTROL, clean_line, clean_text
 from ingest.errors import FeedError
-from ingest.feeds.reader import Accepted, Deleted, FeedItem, Rejected, read_feed
+from ingest.feeds.reader import read_feed
 from ingest.prepare.chain import PrepareChain, PrepareReport
 from ingest.prepare.chunk import Chunker
-from ingest.prepare.clean import _CONTROL, clean_line, clean_text
 from ingest.prepare.tokenizer import TokenCounter
 from ingest.publish import publish_feed
-from ingest.rows import RowLimits
 from schemas.models import DeadLetter, ProductRecord
 from tests.unit.fakes import PUBLISHED, MemorySink
 
@@ -339,7 +340,7 @@ CASES: dict[str, tuple[str, Callable[[], bytes], list[str]]] = {
 }
 
 
-def verdict(item: FeedItem) -> str:
+def verdict(item: SourceItem) -> str:
     if isinstance(item, Accepted):
         return "accepted"
     if isinstance(item, Deleted):
@@ -369,7 +370,7 @@ def test_hostile_feed_verdicts(tmp_path: Path, name: str) -> None:
     for seen, wanted in zip(got, expected, strict=True):
         kind, _, reason = wanted.partition(":")
         assert seen.startswith(kind) and reason in seen, (seen, wanted)
-    lines = [i.line for i in items]
+    lines = [i.at.line for i in items]
     assert lines == sorted(set(lines))  # each row once, at its own line
     for item in items:
         if isinstance(item, Rejected):
@@ -388,7 +389,7 @@ def test_hostile_feed_publishes_without_raising(
     assert_balanced(report)
     if expected and expected[0].startswith("error:"):
         [failed] = report.input_errors
-        assert failed.line == 0 and expected[0].removeprefix("error:") in failed.reason
+        assert failed.at.line is None and expected[0].removeprefix("error:") in failed.reason
         [letter] = sink.dead_letters
         assert letter.error_type == "InputFailed"
         return
@@ -522,7 +523,7 @@ def test_jsonl_reader_accounts_for_every_row(lines: list[bytes]) -> None:
         path = Path(folder) / "f.jsonl"
         path.write_bytes(b"\n".join(lines))
         items = list(read_feed(path, limits=LIMITS))
-    assert [i.line for i in items] == [n for n, line in enumerate(lines, 1) if not blank(line)]
+    assert [i.at.line for i in items] == [n for n, line in enumerate(lines, 1) if not blank(line)]
     for item in items:
         if isinstance(item, Accepted):
             assert isinstance(item.record, ProductRecord)
@@ -554,7 +555,7 @@ def test_csv_reader_accounts_for_every_record(extra: list[str], records: list[li
         items = list(read_feed(path, limits=LIMITS))
     written = [r for r in records if "".join(r).strip()]
     assert len(items) == len(written)
-    assert [i.line for i in items] == sorted({i.line for i in items})
+    assert [i.at.line for i in items] == sorted({i.at.line for i in items})
     for item, fields in zip(items, written, strict=True):
         if len(fields) != len(header):
             assert isinstance(item, Rejected) and "fields than the header" in item.reason
@@ -631,7 +632,7 @@ def test_worker_dead_letter_of_a_huge_message_is_deliverable() -> None:
 
 
 def test_classify_survives_a_hostile_first_row(tmp_path: Path) -> None:
-    from ingest.prepare.inputs import classify
+    from ingest.inputs import classify
 
     deep_feed = tmp_path / "deep.jsonl"
     deep_feed.write_text(deep(10_000) + "\n")

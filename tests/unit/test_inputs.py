@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from ingest.feeds.reader import Rejected
+from ingest.core.items import Location, Rejected
+from ingest.inputs import Input, classify, prepare, read_saved_page
 from ingest.prepare.chain import (
     Duplicate,
     Outcome,
@@ -22,7 +23,6 @@ from ingest.prepare.chain import (
 )
 from ingest.prepare.chunk import Chunker
 from ingest.prepare.dedup import Deduplicator
-from ingest.prepare.inputs import Input, classify, prepare, read_saved_page
 from tests.unit import docgen
 
 MakeChunker = Callable[..., Chunker]
@@ -198,12 +198,12 @@ def test_mixed_input_has_a_report_per_input(tmp_path: Path, chain: PrepareChain)
     assert all(c.text.startswith(f"Barrel > {docgen.PDF_TITLE}") for c in pdf.chunks)
     assert (doc_report.documents, len(doc_report.rejected), doc_report.records_in) == (2, 1, 3)
     missing = doc_out[2]
-    assert isinstance(missing, Rejected) and missing.line == 3
+    assert isinstance(missing, Rejected) and missing.at == Location(input=str(manifest), line=3)
     assert "document file not found" in missing.reason
     _, unknown_report, unknown_out = results[3]
     assert unknown_report.records_in == len(unknown_report.rejected) == 1
     [unknown] = unknown_out
-    assert isinstance(unknown, Rejected) and unknown.line == 0
+    assert isinstance(unknown, Rejected) and unknown.at == Location(input=str(tmp_path / "x.xlsx"))
     assert unknown.reason == "x.xlsx: no such file"
     for _, report, _ in results:
         assert_balanced(report)
@@ -254,7 +254,7 @@ def test_page_without_a_product_is_rejected(
     page = tmp_path / name
     page.write_bytes(data)
     [(_, report, [outcome])] = list(prepare(classify([page]), chain))
-    assert isinstance(outcome, Rejected) and outcome.line == 1
+    assert isinstance(outcome, Rejected) and outcome.at == Location(input=str(page))  # no line
     assert outcome.reason.startswith(f"{name}: ") and reason in outcome.reason
     assert len(report.rejected) == 1
 

@@ -9,13 +9,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from infra.progress import ERASE, Progress, count_items, count_rows, crawl_callbacks, for_terminal
-from ingest.feeds.reader import Rejected
+from ingest.core.items import Location, Rejected
+from ingest.inputs import classify
 from ingest.pages.spider import PageSkipped, PageUnchanged
 from ingest.prepare.chain import Deletion, Outcome, PrepareChain
 from ingest.prepare.chunk import Chunker
-from ingest.prepare.inputs import classify, send_inputs
 from ingest.producer import FileSink
-from ingest.publish import publish_feed
+from ingest.publish import publish_feed, send_inputs
 
 
 class Terminal(io.StringIO):
@@ -126,5 +126,5 @@ def test_a_crawl_counts_pages_then_publishes() -> None:
         PageSkipped(url="https://shop.example/sitemap.xml", reason="not a sitemap", sitemap=True)
     )
     assert (progress.done, progress.rejected) == (2, 1), "a sitemap is not a page"
-    on_outcome(Deletion(product_id="GA-1", line=1))
+    on_outcome(Deletion(product_id="GA-1", at=Location(input="feed.jsonl", line=1)))
     assert progress.label == "publish" and (progress.done, progress.rejected) == (1, 0)

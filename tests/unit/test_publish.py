@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 import ingest.feeds.reader
-from ingest.feeds.reader import Accepted, Deleted, FeedItem, Rejected, read_feed
+from ingest.core.items import Accepted, Deleted, Location, Rejected, SourceItem
+from ingest.feeds.reader import read_feed
 from ingest.prepare.chunk import Chunker
 from ingest.prepare.tokenizer import TokenCounter
 from ingest.publish import publish_feed, publish_items
@@ -22,12 +23,17 @@ SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample"
 LONG = " ".join(f"Sentence {i} explains how to plant bulbs in autumn." for i in range(30))
 
 
+def at(line: int) -> Location:
+    """Line `line` of a feed."""
+    return Location(input="feed.jsonl", line=line)
+
+
 def test_counts_products_chunks_and_deletions(chunker: MakeChunker) -> None:
     sink = MemorySink()
-    items: list[FeedItem] = [
-        Accepted(line=1, record=record("A", description=LONG)),
-        Deleted(line=2, product_id="B"),
-        Accepted(line=3, record=record("C")),
+    items: list[SourceItem] = [
+        Accepted(at=at(1), record=record("A", description=LONG)),
+        Deleted(at=at(2), product_id="B"),
+        Accepted(at=at(3), record=record("C")),
     ]
     summary = publish_items(items, sink, chunker(64), source="feed:test.jsonl")
     assert (summary.products, summary.deletions, summary.rejected) == (2, 1, [])
@@ -49,7 +55,7 @@ def test_counts_products_chunks_and_deletions(chunker: MakeChunker) -> None:
 def test_every_message_carries_its_publication_time(chunker: MakeChunker) -> None:
     sink = MemorySink()
     publish_items(
-        [Accepted(line=1, record=record("A")), Deleted(line=2, product_id="B")],
+        [Accepted(at=at(1), record=record("A")), Deleted(at=at(2), product_id="B")],
         sink,
         chunker(64),
         source="s",
@@ -61,10 +67,13 @@ def test_every_message_carries_its_publication_time(chunker: MakeChunker) -> Non
 def test_rejected_rows_become_feed_dead_letters(chunker: MakeChunker) -> None:
     sink = MemorySink()
     bad = Rejected(
-        line=7, reason="price: Input should be >= 0", raw='{"id": "X", "price": -1}', product_id="X"
+        at=at(7),
+        reason="price: Input should be >= 0",
+        raw='{"id": "X", "price": -1}',
+        product_id="X",
     )
     summary = publish_items(
-        [Accepted(line=1, record=record("A")), bad], sink, chunker(64), source="feed:f.jsonl"
+        [Accepted(at=at(1), record=record("A")), bad], sink, chunker(64), source="feed:f.jsonl"
     )
     assert summary.rejected == [bad]
     [letter] = sink.dead_letters
@@ -93,7 +102,7 @@ def test_publish_sample_updates_feed(chunker: MakeChunker) -> None:
     assert (summary.products, summary.deletions, len(summary.rejected)) == (10, 3, 2)
     assert summary.source == "feed:updates.jsonl"
     assert len(sink.dead_letters) == 2
-    assert {d.line for d in sink.dead_letters} == {r.line for r in summary.rejected}
+    assert {d.line for d in sink.dead_letters} == {r.at.line for r in summary.rejected}
     assert summary.chunks == len(sink.chunks) >= 10
     deleted = {m.product_id for m in sink.messages if isinstance(m, ProductDeleted)}
     rows = [json.loads(line) for line in (SAMPLE / "updates.jsonl").read_text().splitlines()]
@@ -132,7 +141,7 @@ def test_row_the_chunker_cannot_handle_does_not_abort_the_feed(
 def test_chunks_survive_the_wire(chunker: MakeChunker) -> None:
     sink = MemorySink()
     publish_items(
-        [Accepted(line=1, record=record("A", description=LONG))], sink, chunker(64), source="s"
+        [Accepted(at=at(1), record=record("A", description=LONG))], sink, chunker(64), source="s"
     )
     for chunk in sink.chunks:
         assert Chunk.model_validate_json(chunk.model_dump_json()) == chunk
@@ -168,9 +177,9 @@ def test_the_same_id_twice_in_one_feed_the_later_row_wins(
 
 
 def test_a_deletion_superseded_by_a_later_product_row(chunker: MakeChunker) -> None:
-    items: list[FeedItem] = [
-        Deleted(line=1, product_id="A"),
-        Accepted(line=2, record=record("A")),
+    items: list[SourceItem] = [
+        Deleted(at=at(1), product_id="A"),
+        Accepted(at=at(2), record=record("A")),
     ]
     report = publish_items(items, MemorySink(), chunker(64), source="s")
     assert (report.products, report.deletions) == (1, 0)
@@ -185,10 +194,11 @@ def test_a_feed_that_cannot_be_read_is_reported_not_raised(
     sink = MemorySink()
     report = publish_feed(path, sink, chunker(64))
     [failed] = report.input_errors
-    assert failed.line == 0 and "names 'title' more than once" in failed.reason
+    assert failed.at == Location(input="feed:feed.csv")  # the whole input: no line
+    assert "names 'title' more than once" in failed.reason
     assert report.records_in == 1 and sink.messages == [] and sink.flushes == 1
     [letter] = sink.dead_letters
-    assert (letter.error_type, letter.line) == ("InputFailed", 0)
+    assert (letter.error_type, letter.line) == ("InputFailed", None)
 
 
 def test_an_error_that_stops_a_feed_keeps_what_came_before(
@@ -198,8 +208,8 @@ def test_an_error_that_stops_a_feed_keeps_what_came_before(
     path.write_text('{"id": "A", "title": "Brass garden tap"}\n{"id": "B", "title": "Rake"}\n')
     real = ingest.feeds.reader._item
 
-    def fails_on_line_2(row: Any, *args: Any, **kw: Any) -> FeedItem:
-        if row.line == 2:
+    def fails_on_line_2(row: Any, *args: Any, **kw: Any) -> SourceItem:
+        if row.line == 2:  # a RawRow
             raise OSError("disk went away")
         return real(row, *args, **kw)
 

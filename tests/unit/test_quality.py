@@ -8,7 +8,7 @@ import base64
 
 import pytest
 
-from ingest.prepare.clean import clean_text
+from ingest.core.text import clean_text
 from ingest.prepare.quality import DESCRIPTION, ELEMENT, TABLE, TITLE, TextRule, garbage_reason
 
 RULES = {"title": TITLE, "description": DESCRIPTION, "element": ELEMENT, "table": TABLE}

@@ -1,5 +1,8 @@
 """Mixed inputs for `freshindex prepare` and `publish-docs`: which file is what, and the chain
-run over each.
+run over each (`ingest.publish.send_inputs` sends what it prepares).
+
+This module sits above the sources and the chain (the layers, `ingest`): it reads every kind of
+input (feeds, manifests, documents, saved pages) and hands the items to `ingest.prepare`.
 
 What a path is, by name and (for .jsonl/.csv) first row:
   - `.jsonl` / `.ndjson` / `.csv` whose first row has `path` and `product_id` (and no `id`): a
@@ -13,7 +16,8 @@ What a path is, by name and (for .jsonl/.csv) first row:
 Anything else (a missing path, an unsupported file) is rejected with the reason, as an
 `input_error`; so is an input that fails as a whole while it is read (a CSV without a usable
 header, an error that stops it: `ingest.prepare.chain.reported`). Neither stops the other
-inputs: every input is processed and reported.
+inputs: every input is processed and reported. A saved page is one item, placed at its path
+(no line).
 """
 
 from __future__ import annotations
@@ -21,7 +25,6 @@ from __future__ import annotations
 import csv
 import gzip
 import io
-import re
 import time
 import zlib
 from collections.abc import Iterator
@@ -29,26 +32,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from ingest.core.ids import check_product_id
+from ingest.core.items import Accepted, Location, Rejected, SourceItem
+from ingest.core.rows import RowLimits, parse_json
 from ingest.documents import (
     SUPPORTED_SUFFIXES,
     DocumentSpec,
     ManifestRejected,
     read_manifest,
 )
-from ingest.errors import IngestError
-from ingest.feeds.reader import Accepted, FeedItem, Rejected, read_feed
+from ingest.errors import IngestError, InvalidProductId
+from ingest.feeds.reader import read_feed
 from ingest.pages.decode import MAX_BYTES
 from ingest.prepare.chain import Outcome, PrepareChain, PrepareReport, reported
-from ingest.producer import MessageSink
-from ingest.publish import OnOutcome, send_all
-from ingest.rows import RowLimits, parse_json
 from schemas.models import utcnow
 
 InputKind = Literal["feed", "manifest", "page", "document", "unknown"]
 _FEED_SUFFIXES = (".jsonl", ".ndjson", ".csv")
 _PAGE_SUFFIXES = (".html", ".htm", ".html.gz", ".htm.gz")
 _ID_SEPARATOR = "__"
-_PRODUCT_ID = re.compile(r"^[^\s\x00-\x1f]{1,200}$")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -91,7 +93,9 @@ def _classify_file(path: Path, product_id: str | None) -> Input:
         return Input(path=path, kind="manifest" if _is_manifest(path) else "feed")
     prefix, sep, rest = path.name.partition(_ID_SEPARATOR)
     if sep and prefix and rest and suffix in SUPPORTED_SUFFIXES:
-        if not _PRODUCT_ID.match(prefix):
+        try:
+            check_product_id(prefix)
+        except InvalidProductId:
             return Input(path=path, kind="unknown", reason=f"{prefix!r} is not a valid product id")
         return Input(path=path, kind="document", product_id=prefix, document_id=rest)
     if name.endswith(_PAGE_SUFFIXES):
@@ -149,7 +153,7 @@ def prepare(
     inputs: list[Input], chain: PrepareChain, *, limits: RowLimits | None = None
 ) -> Iterator[tuple[Input, PrepareReport, list[Outcome]]]:
     """Run the chain over each input; yields the input, its report and its outcomes in order
-    (every outcome is kept, for inspection: `send_inputs` streams them instead)."""
+    (every outcome is kept, for inspection: `ingest.publish.send_inputs` streams them instead)."""
     for item in inputs:
         started = time.perf_counter()
         report = PrepareReport(source=str(item.path))
@@ -159,22 +163,6 @@ def prepare(
             outcomes.append(outcome)
         report.seconds = time.perf_counter() - started
         yield item, report, outcomes
-
-
-def send_inputs(
-    inputs: list[Input],
-    chain: PrepareChain,
-    sink: MessageSink,
-    *,
-    limits: RowLimits | None = None,
-    progress: OnOutcome | None = None,
-) -> list[PrepareReport]:
-    """Run the chain over each input and send each outcome as it comes (a feed of millions of
-    rows is never held in memory); one report per input, every input processed."""
-    return [
-        send_all(outcomes_of(item, chain, limits), sink, source=str(item.path), progress=progress)
-        for item in inputs
-    ]
 
 
 def outcomes_of(
@@ -198,12 +186,16 @@ def _outcomes(item: Input, chain: PrepareChain, limits: RowLimits | None) -> Ite
     elif item.kind == "manifest":
         for entry in read_manifest(item.path):
             if isinstance(entry, ManifestRejected):
-                yield Rejected(line=entry.line, reason=entry.reason, raw=entry.raw)
+                at = Location(input=str(item.path), line=entry.line)
+                yield Rejected(at=at, reason=entry.reason, raw=entry.raw)
             else:
                 yield chain.document(entry, utcnow())
     else:
         yield Rejected(
-            line=0, reason=f"{item.path.name}: {item.reason}", raw=str(item.path), input_error=True
+            at=Location(input=str(item.path)),
+            reason=f"{item.path.name}: {item.reason}",
+            raw=str(item.path),
+            input_error=True,
         )
 
 
@@ -220,15 +212,16 @@ def read_saved_page(path: Path) -> bytes:
     return data
 
 
-def _page_item(path: Path) -> FeedItem:
-    from ingest.pages.extract import extract_product
+def _page_item(path: Path) -> SourceItem:
+    from ingest.pages.extract import extract_product  # lxml, extruct: only when pages are read
 
+    at = Location(input=str(path))
     try:
         data = read_saved_page(path)
     except (OSError, EOFError, gzip.BadGzipFile) as e:
-        return Rejected(line=1, reason=f"{path.name}: unreadable page: {e}", raw=str(path))
+        return Rejected(at=at, reason=f"{path.name}: unreadable page: {e}", raw=str(path))
     result = extract_product(data, None)
     if result.record is None:
-        return Rejected(line=1, reason=f"{path.name}: {result.reason}", raw=str(path))
+        return Rejected(at=at, reason=f"{path.name}: {result.reason}", raw=str(path))
     record = result.record.model_copy(update={"source": f"page:{path.name}"})
-    return Accepted(line=1, record=record)
+    return Accepted(at=at, record=record)
