@@ -23,8 +23,10 @@ from typer.core import TyperGroup
 from infra.cli_crawl import crawl as crawl_command
 from infra.cli_dead_letters import dead_letters_app
 from infra.cli_extract import extract as extract_command
+from infra.cli_finetune import finetune as finetune_command
 from infra.cli_prepare import prepare as prepare_command
 from infra.cli_prepare import publish_docs as publish_docs_command
+from infra.cli_reindex import reindex as reindex_command
 from infra.cli_relevance import eval_command
 from infra.cli_relevance import train_reranker as train_reranker_command
 from infra.render import print_status, print_summary, snippet
@@ -237,17 +239,20 @@ def publish(
     ] = False,
 ) -> None:
     """Validate, clean, deduplicate and chunk a catalog feed and publish it to Kafka; report every
-    rejected row, duplicate and superseded row. Exits 1 when the feed cannot be read as a whole
+    rejected row, duplicate and superseded row. Products the index already holds as they are
+    are not sent again (reported as unchanged; FRESHINDEX_PUBLISH_SKIP_UNCHANGED=false sends
+    all). Exits 1 when the feed cannot be read as a whole
     (the report says how far it got), 2 with --fail-on-reject when a row was rejected."""
     from kafka.errors import KafkaError
 
     from infra.cli_prepare import exit_status
     from infra.progress import count_rows, for_terminal
+    from infra.publishing import unchanged_gate
     from infra.stack import StackError, ensure_topics
+    from ingest.core.rows import RowLimits
     from ingest.errors import IngestError
     from ingest.producer import KafkaSink
     from ingest.publish import chain_for, publish_feed
-    from ingest.rows import RowLimits
 
     if not feed.is_file():
         raise _fail(f"feed file not found: {feed}")
@@ -255,13 +260,18 @@ def publish(
     progress = for_terminal(f"publish {feed.name}", as_json=as_json, total=lambda: count_rows(feed))
     try:
         ensure_topics(settings)
-        with KafkaSink(settings) as sink, chain_for(settings) as chain:
+        with (
+            KafkaSink(settings) as sink,
+            chain_for(settings) as chain,
+            unchanged_gate(settings) as gate,
+        ):
             summary = publish_feed(
                 feed,
                 sink,
                 chain,
                 limits=RowLimits.of(settings),
                 progress=progress.outcome if progress else None,
+                gate=gate,
             )
     except (IngestError, StackError) as e:
         raise _fail(str(e)) from e
@@ -456,6 +466,11 @@ app.add_typer(dead_letters_app, name="dead-letters")
 # Relevance: the ranking stage's training and the evaluation import LightGBM only when they run.
 app.command("train-reranker")(train_reranker_command)
 app.command("eval")(eval_command)
+# The embedding model fine-tuned on judged queries: a new version (infra/cli_finetune.py); torch
+# and sentence-transformers are imported only when it runs.
+app.command("finetune")(finetune_command)
+# Models and versions: blue/green rebuild with another model version (infra/cli_reindex.py).
+app.command("reindex")(reindex_command)
 
 
 if __name__ == "__main__":

@@ -79,7 +79,20 @@ class Settings(BaseSettings):
     triton_model: str = "minilm"
     """Name of the embedding model in Triton's model repository."""
     embedding_dim: int = Field(default=384, ge=1, le=8192)
-    """Dimension of the model's embeddings."""
+    """Dimension of the stock model's embeddings (a version with a `fingerprint.json` states
+    its own)."""
+    model_version: int | None = Field(default=None, ge=1)
+    """`FRESHINDEX_MODEL_VERSION`: the model version this process embeds with. Unset: the
+    version the live index records (the index knows its model); a new index gets the highest
+    version Triton serves. Set: a worker or `serve` refuses an index filled by another."""
+    model_repository: Path = Field(
+        default_factory=lambda: Path(__file__).resolve().parent.parent
+        / "infra"
+        / "triton"
+        / "model_repository"
+    )
+    """`FRESHINDEX_MODEL_REPOSITORY`: Triton's model repository as this process can read it
+    (`<model>/<version>/fingerprint.json` identifies each version); default: the bundled one."""
     query_prefix: str = ""
     """Text put before a search query before embedding (E5: `query: `; MiniLM: none)."""
     passage_prefix: str = ""
@@ -192,6 +205,13 @@ class Settings(BaseSettings):
     """Estimated Jaccard similarity (word 3-grams) from which two products are near-duplicates."""
     dedup_state_path: Path = Field(default_factory=lambda: home_dir() / "dedup.sqlite3")
     """sqlite file of the deduplicator's state (survives restarts; one per catalog)."""
+
+    # the unchanged path of a publish (`ingest.unchanged`)
+    publish_skip_unchanged: bool = True
+    """Do not send a record the index already holds exactly as it would be sent (checked against
+    the index in bulk; the publisher remembers which chunks each record made)."""
+    publish_cache_path: Path = Field(default_factory=lambda: home_dir() / "published.sqlite3")
+    """sqlite file of what each record made when it was last sent (one per catalog)."""
 
     # product pages (`freshindex crawl`, `freshindex extract`)
     crawl_site_catalog: str = ""

@@ -34,13 +34,14 @@ from schemas.redact import install_log_redaction, redact_letter, register_settin
 from schemas.settings import Settings, home_dir
 from workers import metrics
 from workers.batch import RawMessage, dead_letter, key_of
-from workers.embedding.triton import TritonEmbedder
+from workers.embedding.base import Embedder
 from workers.errors import EmbeddingError, Terminal, Transient
-from workers.index.factory import open_index
+from workers.index.base import VectorIndex
 from workers.indexer import BatchIndexer, BatchResult
 from workers.limits import chunk_limit
 from workers.logs import worker_logging
 from workers.retry import WORKER_HOLD
+from workers.routing import TargetRouter
 from workers.shutdown import EXIT_MISCONFIGURED, BoundedWorker, Shutdown
 
 log = logging.getLogger("freshindex.worker")
@@ -74,20 +75,43 @@ class IndexWorker:
             settings.dead_letter_topic, value_serializer="raw", key_serializer="raw"
         )
         self._indexer: BatchIndexer | None = None
+        """One fixed target (tests); None: the targets `router` names before each batch."""
+        self.router = TargetRouter(settings, self.make_indexer)
         self._last_maintained = time.monotonic()
         self.positions: dict[tuple[str, int], int] = {}
 
-    def indexer(self) -> BatchIndexer:
-        if self._indexer is None:  # created inside the event loop (gRPC aio client)
-            s = self.settings
-            self._indexer = BatchIndexer(
-                open_index(s),
-                TritonEmbedder(s),
-                skip_unchanged=s.skip_unchanged,
-                passage_prefix=s.passage_prefix,
-                limit=chunk_limit(s),
-            )
-        return self._indexer
+    def make_indexer(self, index: VectorIndex, embedder: Embedder) -> BatchIndexer:
+        """The indexer of one target, as the settings configure it."""
+        s = self.settings
+        return BatchIndexer(
+            index,
+            embedder,
+            skip_unchanged=s.skip_unchanged,
+            passage_prefix=s.passage_prefix,
+            limit=chunk_limit(s),
+        )
+
+    async def process(self, messages: list[RawMessage]) -> BatchResult:
+        """Apply the batch to every target it goes to (`workers.routing`), live first; the
+        live target's result (and dead letters) is the batch's."""
+        if self._indexer is not None:
+            return await self._indexer.process(messages)
+        routes = await self.router.routes()
+        result = await routes[0].indexer.process(messages)
+        for route in routes[1:]:
+            extra = await route.indexer.process(messages)
+            for letter in extra.dead_letters:
+                log.warning(
+                    "%s target %s refused a message the live one took (%s at %s[%s]@%s): %s",
+                    route.role,
+                    route.name,
+                    letter.stage,
+                    letter.topic,
+                    letter.partition,
+                    letter.offset,
+                    letter.message,
+                )
+        return result
 
     async def handle(self, messages: list[RawMessage]) -> BatchResult:
         result = await self._process_with_retry(messages)
@@ -123,7 +147,7 @@ class IndexWorker:
             try:
                 if one_by_one:
                     return await self._one_by_one(messages)
-                return await self.indexer().process(messages)
+                return await self.process(messages)
             except Transient as e:
                 self._hold(messages, e, attempt)
                 await asyncio.sleep(self.backoff.delay(attempt))
@@ -164,7 +188,7 @@ class IndexWorker:
         total = BatchResult()
         for msg in messages:
             try:
-                result = await self.indexer().process([msg])
+                result = await self.process([msg])
             except (Transient, Terminal):
                 raise
             except Exception as e:
@@ -200,10 +224,12 @@ class IndexWorker:
         if time.monotonic() - self._last_maintained < MAINTAIN_EVERY_S:
             return
         self._last_maintained = time.monotonic()
-        try:
-            await asyncio.to_thread(self.indexer().index.maintain)
-        except Exception:
-            log.exception("index maintenance failed (will try again)")
+        indexers = [self._indexer] if self._indexer else self.router.indexers()
+        for indexer in indexers:
+            try:
+                await asyncio.to_thread(indexer.index.maintain)
+            except Exception:
+                log.exception("index maintenance failed (will try again)")
 
     def export_lag(self) -> None:
         """Consumer lag per assigned partition: high watermark minus the next offset to process."""
@@ -265,8 +291,12 @@ def create_app(settings: Settings, shutdown: Shutdown | None = None) -> faust.Ap
         # noack_take: faust-streaming's take() that leaves acking to us (missing from its StreamT stub)
         batches = stream.noack_take(settings.batch_size, within=settings.batch_within_s)  # type: ignore[attr-defined]
         async for events in batches:
+            messages = [_raw(e) for e in events]
+            # how long the batch's oldest message waited for this batch (since its producer sent it)
+            sent = [m.timestamp for m in messages if m.timestamp]
+            waited = max(0.0, time.time() - min(sent)) if sent else 0.0
             try:
-                result = await worker.handle([_raw(e) for e in events])
+                result = await worker.handle(messages)
             except Terminal as e:
                 await worker.stop_for(e)  # does not return: these events are never acknowledged
                 return
@@ -274,7 +304,7 @@ def create_app(settings: Settings, shutdown: Shutdown | None = None) -> faust.Ap
                 await stream.ack(event)
             log.info(
                 "batch: consumed=%d embedded=%d skipped=%d metadata_only=%d written=%d deleted=%d dead=%d "
-                "lookup=%.2fs embed=%.2fs write=%.2fs",
+                "waited=%.3fs lookup=%.3fs embed=%.3fs write=%.3fs",
                 result.consumed,
                 result.embedded,
                 result.skipped,
@@ -282,6 +312,7 @@ def create_app(settings: Settings, shutdown: Shutdown | None = None) -> faust.Ap
                 result.written,
                 result.deleted,
                 len(result.dead_letters),
+                waited,
                 result.lookup_s,
                 result.embed_s,
                 result.write_s,

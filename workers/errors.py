@@ -11,6 +11,7 @@ WorkerError
  │    │                          message naming the setting (`.setting`); nothing is committed
  │    ├── EmbeddingMisconfigured wrong model name, wrong dimension, wrong address family
  │    ├── IndexMisconfigured     wrong dimension, missing/unopenable collection, bad credentials
+ │    │    └── ModelMismatch     the index was filled by another model than this process embeds with
  │    └── RankerMisconfigured    a ranking model file that cannot be used (unreadable, another
  │                               format or feature list, a model that does not load)
  ├── MessageRejected             one message cannot be processed (bad bytes, schema, version)
@@ -80,6 +81,11 @@ class IndexUnavailable(VectorIndexError, Transient):
 
 class IndexMisconfigured(VectorIndexError, Terminal):
     """The index is reachable but does not fit the settings (dimension, collection, credentials)."""
+
+
+class ModelMismatch(IndexMisconfigured):
+    """The index records another model (name, version, dimension or fingerprint) than the one
+    this process would write or query it with: vectors of two models are never mixed."""
 
 
 class RankerMisconfigured(Terminal):

@@ -51,7 +51,8 @@ from typing import Any
 import numpy as np
 
 from infra import stack
-from ingest.feeds.reader import Accepted, read_feed
+from ingest.core.items import Accepted
+from ingest.feeds.reader import read_feed
 from ingest.publish import chunker_for
 from schemas.models import Chunk
 from schemas.settings import Settings

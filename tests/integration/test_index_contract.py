@@ -199,6 +199,14 @@ def test_lookup_of_many_ids(index: VectorIndex) -> None:
     assert set(index.lookup([c.chunk_id for c in chunks])) == {c.chunk_id for c in chunks}
 
 
+def test_record_hashes_are_the_lookups_without_vectors(index: VectorIndex) -> None:
+    chunks = product("A", 600)  # more than one request of ids
+    index.upsert([row(c) for c in chunks])
+    asked = [c.chunk_id for c in chunks] + [chunk_id("Z", 0)]
+    assert index.record_hashes(asked) == {c.chunk_id: c.metadata_hash() for c in chunks}
+    assert index.record_hashes([]) == {}
+
+
 def test_upserting_the_same_ids_again_replaces_and_adds_nothing(index: VectorIndex) -> None:
     rows = [row(c) for c in [*product("A", 3), *product("B", 2)]]
     index.upsert(rows)

@@ -153,7 +153,9 @@ def test_serve_searches_the_live_index_over_http(
         expected_stages = {"hybrid": {"bm25", "vector", "fused"}}.get(mode, {mode})
         assert expected_stages <= set(found["results"][0]["scores"]), found["results"][0]
         assert found["index"]["backend"] == settings.index_backend
-        assert found["model"] == {"name": settings.triton_model, "dim": settings.embedding_dim}
+        model = found["model"]
+        assert (model["name"], model["dim"]) == (settings.triton_model, settings.embedding_dim)
+        assert model["version"] == 1 and len(model["fingerprint"]) == 64  # the index's model
 
     status, terra = serve.search(query="garden product", k=20, filters=["brand=Terra"])
     assert (

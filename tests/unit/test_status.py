@@ -248,7 +248,12 @@ def test_status_reports_lag_throughput_freshness_index_model_and_health(board: B
     assert first["health"] == {"broker": "ok", "triton": "ok", "index": "ok"}
     assert first["lag"]["total"] == 10
     assert [p["lag"] for p in first["lag"]["partitions"]] == [0, 10]
-    assert first["index"] == {"backend": "lancedb", "name": "products", "rows": 10}
+    assert first["index"] == {
+        "backend": "lancedb",
+        "name": "products",
+        "rows": 10,
+        "target": "chunks",  # the table serving the index name
+    }
     assert first["model"] == {"name": "minilm", "dim": DIM, "versions": ["1"], "platform": "python"}
     fresh = first["freshness"]
     assert fresh["chunks"] == 10 and fresh["slo_s"] == 30.0 and fresh["window_s"] == 300.0

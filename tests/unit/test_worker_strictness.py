@@ -202,10 +202,6 @@ def test_the_worker_s_indexer_checks_the_limit(
         faust.App("limit-test", broker="memory://", store="memory://", web_enabled=False), settings
     )
 
-    async def make() -> BatchIndexer:  # the gRPC client is created inside the event loop
-        indexer = worker.indexer()
-        await indexer.embedder.close()
-        return indexer
-
-    limit = asyncio.run(make()).limit
+    index = LanceIndex(str(tmp_path / "db"), "t", settings.embedding_dim)
+    limit = worker.make_indexer(index, HashEmbedder(settings.embedding_dim)).limit
     assert limit is not None and limit.max_tokens == settings.chunk_max_tokens == 256

@@ -26,6 +26,7 @@ closing a channel cancels the calls still in flight on it.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import time
 from collections.abc import Awaitable
@@ -37,6 +38,7 @@ from tritonclient.grpc.aio import InferenceServerClient
 from tritonclient.utils import InferenceServerException
 
 from schemas.settings import Settings
+from workers.embedding.identity import ModelIdentity
 from workers.errors import (
     EmbeddingError,
     EmbeddingMisconfigured,
@@ -147,16 +149,62 @@ async def all_or_none(awaitables: list[Awaitable[_T]]) -> list[_T]:
 class TritonEmbedder:
     """`Embedder` backed by a Triton model with a BYTES input and an FP32 [dim] output."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.dim = settings.embedding_dim
+    def __init__(self, settings: Settings, *, identity: ModelIdentity | None = None) -> None:
+        """With `identity`, every request asks Triton for that model version and expects its
+        dimension; without, Triton's default version and FRESHINDEX_EMBEDDING_DIM."""
+        self.dim = identity.dimension if identity else settings.embedding_dim
         self.model = settings.triton_model
+        self.identity = identity
         self.url = settings.triton_url
         self.rows = settings.embed_request_rows
         self.retries = settings.embed_max_retries
         self.timeout_s = settings.embed_timeout_s
         self.backoff = TRITON_REQUEST
+        self._settings = settings
         self._gate = asyncio.Semaphore(settings.embed_concurrency)
         self._client = InferenceServerClient(url=self.url, channel_args=_channel_args())
+        self._owner = True
+        """Whether `close` closes the channel (a `pinned` copy shares its parent's)."""
+
+    @property
+    def version(self) -> int | None:
+        """The model version every request asks for (None: Triton's default, the highest)."""
+        return self.identity.version if self.identity else None
+
+    @property
+    def _version_arg(self) -> str:
+        return str(self.version) if self.version else ""
+
+    @property
+    def _label(self) -> str:
+        return f"{self.model!r}" + (f" v{self.version}" if self.version else "")
+
+    def pinned(self, identity: ModelIdentity) -> TritonEmbedder:
+        """An embedder of `identity`'s version sharing this one's channel and concurrency gate
+        (closing it leaves the channel open; closing this one closes it)."""
+        other = copy.copy(self)
+        other.identity = identity
+        other.dim = identity.dimension
+        other._owner = False
+        return other
+
+    async def serving_version(self) -> int:
+        """The version this embedder asks for, else the highest version Triton serves (what
+        a request without a version gets). Raises `EmbeddingUnavailable`."""
+        if self.version:
+            return self.version
+        try:
+            answer = await self._client.get_model_metadata(
+                self.model, as_json=True, client_timeout=self.timeout_s
+            )
+        except InferenceServerException as e:
+            raise EmbeddingUnavailable(
+                f"Triton at {self.url} (model {self.model!r}) unavailable: {e}"
+            ) from e
+        versions = [int(v) for v in answer.get("versions", []) if str(v).isdigit()]
+        if not versions:
+            raise EmbeddingUnavailable(f"Triton at {self.url}: model {self.model!r} has no version")
+        return max(versions)
 
     async def embed(self, texts: list[str]) -> np.ndarray:
         """Rows sorted by length before they are cut into requests, so each request pads little
@@ -178,7 +226,7 @@ class TritonEmbedder:
                     vectors: np.ndarray = await self._infer(texts)
                     return vectors
             except InferenceServerException as e:
-                error = classify(e, model=self.model, url=self.url, rows=len(texts))
+                error = classify(e, model=self._label, url=self.url, rows=len(texts))
                 if not isinstance(error, EmbeddingUnavailable):
                     EMBED_REQUESTS.labels(outcome="rejected").inc()
                     raise error from e
@@ -200,6 +248,7 @@ class TritonEmbedder:
         result = await self._client.infer(
             self.model,
             [request],
+            model_version=self._version_arg,
             outputs=[InferRequestedOutput(OUTPUT_NAME)],
             client_timeout=self.timeout_s,
         )
@@ -212,14 +261,15 @@ class TritonEmbedder:
         if vectors is None or vectors.ndim != 2 or vectors.shape[0] != rows:
             shape = None if vectors is None else vectors.shape
             raise EmbeddingMisconfigured(
-                f"Triton model {self.model!r} returned {OUTPUT_NAME} of shape {shape} for {rows}"
+                f"Triton model {self._label} returned {OUTPUT_NAME} of shape {shape} for {rows}"
                 f" rows: not a {INPUT_NAME} -> {OUTPUT_NAME} embedding model",
                 setting="FRESHINDEX_TRITON_MODEL",
             )
         if vectors.shape[1] != self.dim:
+            says = "its fingerprint says" if self.identity and self.version != 1 else "settings say"
             raise EmbeddingMisconfigured(
-                f"Triton model {self.model!r} returns {vectors.shape[1]}-d vectors,"
-                f" settings say {self.dim}",
+                f"Triton model {self._label} returns {vectors.shape[1]}-d vectors,"
+                f" {says} {self.dim}",
                 setting="FRESHINDEX_EMBEDDING_DIM",
             )
         out: np.ndarray = vectors.astype(np.float32, copy=False)
@@ -229,13 +279,16 @@ class TritonEmbedder:
         """One call, no retry: raises `EmbeddingUnavailable` unless Triton says the model is
         ready (readiness probes, start-up prechecks)."""
         try:
-            ready = await self._client.is_model_ready(self.model, client_timeout=self.timeout_s)
+            ready = await self._client.is_model_ready(
+                self.model, model_version=self._version_arg, client_timeout=self.timeout_s
+            )
         except InferenceServerException as e:
             raise EmbeddingUnavailable(
-                f"Triton at {self.url} (model {self.model!r}) unavailable: {e}"
+                f"Triton at {self.url} (model {self._label}) unavailable: {e}"
             ) from e
         if not ready:
-            raise EmbeddingUnavailable(f"Triton at {self.url}: model {self.model!r} is not ready")
+            raise EmbeddingUnavailable(f"Triton at {self.url}: model {self._label} is not ready")
 
     async def close(self) -> None:
-        await self._client.close()
+        if self._owner:
+            await self._client.close()

@@ -8,11 +8,17 @@ raw scores, which retrieval fuses itself (`workers.retrieval`), and the backend'
 `search`; `product` reads one product's chunks. Every method raises only the classified errors
 of `workers.errors`: `IndexUnavailable` (transient), `IndexMisconfigured` (terminal),
 `IndexRejected` (these objects), so the worker loop decides by type.
+
+An index handle opens one *target* (a LanceDB table, a Weaviate collection), which records the
+model that filled it (`workers.embedding.identity.ModelIdentity`): `bind_model` records it in a
+new target and refuses another model (`ModelMismatch`) in a filled one. Which target serves an
+index name, and which one a reindex is building, is `workers.index.targets`' business.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -22,7 +28,10 @@ from typing import Any
 import numpy as np
 
 from schemas.models import Chunk
+from workers.embedding.identity import ModelIdentity, check_same, stock_fingerprint
 from workers.index import terms
+
+log = logging.getLogger("freshindex.index")
 
 FILTERABLE = (
     "product_id",
@@ -143,11 +152,59 @@ def row_properties(row: Row) -> dict[str, Any]:
 
 
 class VectorIndex(ABC):
-    """A vector index of product chunks."""
+    """A vector index of product chunks (one target: a table or a collection)."""
+
+    target: str = ""
+    """The table or collection this handle reads and writes."""
+    model: ModelIdentity | None = None
+    """The model bound to this handle (`bind_model`); None: not checked (tools, tests)."""
+
+    def recorded_model(self) -> ModelIdentity | None:
+        """The model the target records (None: none recorded). Default: the bound one."""
+        return self.model
+
+    def record_model(self, identity: ModelIdentity) -> None:
+        """Record `identity` in the target (a writer, once, in a new target). Default: bind."""
+        self.model = identity
+
+    def bind_model(self, wanted: ModelIdentity, *, record: bool = True) -> ModelIdentity:
+        """Use this target with the model `wanted` only: raise `ModelMismatch` naming both when
+        the target records another; record `wanted` in a target that records none (with
+        `record`; a reader records nothing). A target holding rows but no record was written
+        before freshindex recorded models, by the stock model: it is taken as such."""
+        recorded = self.recorded_model()
+        if recorded is None and self.count() > 0:
+            recorded = ModelIdentity(
+                name=wanted.name,
+                version=1,
+                dimension=self.width(),
+                fingerprint=stock_fingerprint(),
+            )
+            log.warning(
+                "%s records no model (written before freshindex recorded models):"
+                " taken as the stock model %s",
+                self.target,
+                recorded.describe(),
+            )
+        if recorded is not None:
+            check_same(recorded, wanted, index=repr(self.target))
+        if record and self.recorded_model() is None:
+            self.record_model(wanted)
+        self.model = wanted
+        return wanted
+
+    def width(self) -> int:
+        """Length of the vectors the target holds (default: the bound model's)."""
+        return self.model.dimension if self.model else 0
 
     @abstractmethod
     def lookup(self, chunk_ids: list[str]) -> dict[str, Stored]:
         """The stored content/record hashes and vectors of those of `chunk_ids` present."""
+
+    def record_hashes(self, chunk_ids: list[str]) -> dict[str, str]:
+        """Of these chunk ids, those the index holds, with the record hash it holds for each (a
+        publisher's unchanged check, `ingest.unchanged`: no vectors read)."""
+        return {c: s.record_hash for c, s in self.lookup(chunk_ids).items()}
 
     @abstractmethod
     def upsert(self, rows: list[Row]) -> None:

@@ -3,7 +3,9 @@
 Why LanceDB as the embedded default (measured in shared/notes/local-services.md): it runs in
 process with no server, has native BM25 full-text and hybrid search, upserts by key
 (`merge_insert`), deletes by SQL predicate in milliseconds, and a second process can read while
-the worker writes. Rows are keyed by the chunk id (uuid5), so writes are idempotent.
+the worker writes. Rows are keyed by the chunk id (uuid5), so writes are idempotent. The
+`vector` column's metadata (`freshindex:model`) records the model that fills the table
+(`VectorIndex.bind_model`).
 
 Every failure leaves this module classified once, at its boundary (`_guard`, `_classify`):
 storage that cannot be read or written right now (OSError; lance's "Not found", "No such file",
@@ -29,6 +31,7 @@ import pyarrow as pa
 from lancedb.index import FTS, IvfFlat
 from lancedb.rerankers import RRFReranker
 
+from workers.embedding.identity import ModelIdentity
 from workers.errors import IndexMisconfigured, IndexUnavailable, VectorIndexError
 from workers.index import terms
 from workers.index.base import (
@@ -45,6 +48,8 @@ from workers.index.base import (
 log = logging.getLogger("freshindex.index")
 
 _IN_CHUNK = 500
+MODEL_KEY = "freshindex:model"
+"""Metadata key of the vector column holding the identity of the model that filled it."""
 VECTOR_INDEX_MIN_ROWS = 2_000
 """From this many rows `maintain` gives the vector column an index (below, a scan is fast)."""
 _BACKFILL_ROWS = 10_000
@@ -194,12 +199,16 @@ class LanceIndex(VectorIndex):
         *,
         create: bool = True,
         read_consistency: timedelta | None = None,
+        model: ModelIdentity | None = None,
     ) -> None:
         """`read_consistency`: how stale this handle's view of the table may get; a long-lived
         reader (the retrieval service) needs it to see what other processes write (None: the
-        handle keeps the version it opened, which suits a writer)."""
-        self.dim = dim
-        self.schema = _schema(dim)
+        handle keeps the version it opened, which suits a writer). `model`: use the table with
+        this model only (`bind_model`: recorded in a new table, a writer's; refused when the
+        table records another: `ModelMismatch`)."""
+        self.dim = model.dimension if model else dim
+        self.schema = _schema(self.dim)
+        self.target = table
         self._writer = create
         self._bm25_column = "search_text"
         self._returned: list[str] = []
@@ -211,6 +220,12 @@ class LanceIndex(VectorIndex):
                     f"index {table!r} does not exist in {uri}: nothing has been indexed yet (is a worker running?)"
                 )
             self._table = self._open_or_create(table)
+            recorded = None if model is not None else self.recorded_model()
+            if model is not None:
+                self.bind_model(model, record=create)
+            elif recorded is not None:  # the table's own model says how wide its vectors are
+                self._use_dimension(recorded.dimension)
+            self._check_width()
             self._returned = [
                 n for n in self._table.schema.names if n not in ("vector", "search_text")
             ]
@@ -227,12 +242,6 @@ class LanceIndex(VectorIndex):
         if "document" not in table.schema.names:
             # Tables written before documents existed: every row is a product record's chunk.
             table.add_columns({"document": "CAST('' AS STRING)"})
-        width = table.schema.field("vector").type.list_size
-        if width != self.dim:
-            raise IndexMisconfigured(
-                f"table {name!r} holds {width}-d vectors, settings say {self.dim}",
-                setting="FRESHINDEX_EMBEDDING_DIM",
-            )
         if "search_text" not in table.schema.names:
             if not self._writer:  # a reader does not change the table: BM25 as it was written
                 self._bm25_column = "text"
@@ -251,6 +260,47 @@ class LanceIndex(VectorIndex):
             plain = FTS(stem=False, remove_stop_words=False, ascii_folding=False)
             table.create_index("search_text", config=plain, replace=True)
         return table
+
+    def _use_dimension(self, dim: int) -> None:
+        self.dim = dim
+        self.schema = _schema(dim)
+
+    def bind_model(self, wanted: ModelIdentity, *, record: bool = True) -> ModelIdentity:
+        bound = super().bind_model(wanted, record=record)
+        self._use_dimension(bound.dimension)
+        return bound
+
+    def _check_width(self) -> None:
+        width = self.width()
+        if width != self.dim:
+            raise IndexMisconfigured(
+                f"table {self.target!r} holds {width}-d vectors, settings say {self.dim}",
+                setting="FRESHINDEX_EMBEDDING_DIM",
+            )
+
+    def width(self) -> int:
+        return int(self._table.schema.field("vector").type.list_size)
+
+    @_guarded("model record read")
+    def recorded_model(self) -> ModelIdentity | None:
+        meta = self._table.schema.field("vector").metadata or {}
+        raw = meta.get(MODEL_KEY.encode())
+        if raw is None:
+            return None
+        try:
+            return ModelIdentity.from_json(raw)
+        except ValueError as e:
+            raise IndexMisconfigured(
+                f"table {self.target!r} records a model that cannot be read: {e}",
+                setting="FRESHINDEX_INDEX_NAME",
+            ) from e
+
+    @_guarded("model record")
+    def record_model(self, identity: ModelIdentity) -> None:
+        self._table.update_field_metadata(
+            {"path": "vector", "metadata": {MODEL_KEY: identity.to_json()}}
+        )
+        self.model = identity
 
     @_guarded("lookup")
     def lookup(self, chunk_ids: list[str]) -> dict[str, Stored]:
@@ -271,6 +321,26 @@ class LanceIndex(VectorIndex):
                     content_hash=r["content_hash"],
                     record_hash=r["record_hash"],
                     vector=vector,
+                )
+        return out
+
+    def record_hashes(self, chunk_ids: list[str]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        with _guard(f"lookup of {len(chunk_ids)} record hashes"):
+            for ids in _batches(chunk_ids, _IN_CHUNK):
+                found = (
+                    self._table.search()
+                    .where(_in("id", ids))
+                    .select(["id", "record_hash"])
+                    .limit(len(ids))
+                    .to_arrow()
+                )
+                out |= dict(
+                    zip(
+                        found.column("id").to_pylist(),
+                        found.column("record_hash").to_pylist(),
+                        strict=True,
+                    )
                 )
         return out
 

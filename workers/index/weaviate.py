@@ -3,6 +3,8 @@
 One collection per index name holds the chunks: the object UUID is the chunk id (a uuid5, so a
 replay overwrites and never adds), the vector is self-provided (no vectorizer module), and the
 metadata are properties mirroring LanceDB's columns, so a `Hit` looks the same on both backends.
+The collection's description records its vector dimension and the model that fills it
+(`; model {...}`, `VectorIndex.bind_model`).
 Writes go over gRPC in batches whose per-object failures are read back (a batch call does not
 raise for them); reads and deletes are filtered by id or by properties.
 
@@ -58,6 +60,7 @@ from weaviate.exceptions import (
 )
 
 from schemas.settings import Settings
+from workers.embedding.identity import ModelIdentity
 from workers.errors import IndexMisconfigured, IndexRejected, IndexUnavailable, VectorIndexError
 from workers.index import terms
 from workers.index.base import (
@@ -135,6 +138,7 @@ _METHODS = {
     ">=": "greater_or_equal",
 }
 _DIM_NOTE = re.compile(r"vector dimension (\d+)")
+_MODEL_NOTE = re.compile(r"; model (\{.*\})")
 _COLLECTION_NAME = re.compile(r"[A-Za-z][0-9A-Za-z_]*\Z")
 
 _IN_CHUNK = 500
@@ -434,20 +438,31 @@ class WeaviateIndex(VectorIndex):
     _bm25_property = _SEARCH_FIELD
     """The property BM25 runs over (`text` in a collection made before `search_text`)."""
 
-    def __init__(self, settings: Settings, *, create: bool = True) -> None:
-        self.dim = settings.embedding_dim
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        create: bool = True,
+        target: str | None = None,
+        model: ModelIdentity | None = None,
+    ) -> None:
+        """`target`: the collection (default: the one named like the index); `model`: use it
+        with this model only (`bind_model`: recorded in a new collection's description, a
+        writer's; refused when the collection records another: `ModelMismatch`)."""
+        self.dim = model.dimension if model else settings.embedding_dim
         self.index_name = settings.index_name
-        self.name = collection_name(settings.index_name)
+        self.name = target or collection_name(settings.index_name)
+        self.target = self.name
         self.url = settings.weaviate_url
         self._client = _connect(settings)
         log.info("Weaviate at %s, collection %s", self.url, self.name)
         try:
-            self._collection = self._open(create)
+            self._collection = self._open(create, model)
         except BaseException:
             self._client.close()
             raise
 
-    def _open(self, create: bool) -> Any:
+    def _open(self, create: bool, model: ModelIdentity | None) -> Any:
         with _guard(f"opening collection {self.name!r} at {self.url}"):
             if not self._client.collections.exists(self.name):
                 if not create:
@@ -458,14 +473,52 @@ class WeaviateIndex(VectorIndex):
                     )
                 self._create()
             collection = self._client.collections.use(self.name)
+            self._collection = collection
+            recorded = None if model is not None else self.recorded_model()
+            if model is not None:
+                self.bind_model(model, record=create)
+            elif recorded is not None:  # the collection's own model says how wide its vectors are
+                self.dim = recorded.dimension
             self._check(collection)
         return collection
+
+    def _description(self, model: ModelIdentity | None) -> str:
+        text = f"freshindex chunks; vector dimension {self.dim}"
+        return text + (f"; model {model.to_json()}" if model else "")
+
+    def recorded_model(self) -> ModelIdentity | None:
+        with _guard(f"reading the model of {self.name!r}"):
+            description = self._collection.config.get().description or ""
+        noted = _MODEL_NOTE.search(description)
+        if not noted:
+            return None
+        try:
+            return ModelIdentity.from_json(noted.group(1))
+        except ValueError as e:
+            raise IndexMisconfigured(
+                f"collection {self.name!r} records a model that cannot be read: {e}",
+                setting="FRESHINDEX_INDEX_NAME",
+            ) from e
+
+    def bind_model(self, wanted: ModelIdentity, *, record: bool = True) -> ModelIdentity:
+        bound = super().bind_model(wanted, record=record)
+        self.dim = bound.dimension
+        return bound
+
+    def record_model(self, identity: ModelIdentity) -> None:
+        with _guard(f"recording the model of {self.name!r}"):
+            self._collection.config.update(description=self._description(identity))
+        self.model = identity
+
+    def width(self) -> int:
+        widths = self._widths(self._collection)
+        return max(widths) if widths else self.dim
 
     def _create(self) -> None:
         try:
             self._client.collections.create(
                 self.name,
-                description=f"freshindex chunks; vector dimension {self.dim}",
+                description=self._description(None),
                 # HNSW (cosine) is what scales; at test sizes it is exact in practice, and a
                 # filtered search below flat_search_cutoff (40k matches) is a flat, exact scan
                 vector_config=Configure.Vectors.self_provided(
@@ -500,16 +553,23 @@ class WeaviateIndex(VectorIndex):
                 self.name,
                 _SEARCH_FIELD,
             )
-        noted = _DIM_NOTE.search(config.description or "")
-        widths = {int(noted.group(1))} if noted else set()
-        sample = collection.query.fetch_objects(limit=1, include_vector=True).objects
-        widths |= {len(v) for o in sample for v in o.vector.values()}
+        widths = self._widths(collection, config.description)
         if widths - {self.dim}:
             raise IndexMisconfigured(
                 f"collection {self.name!r} at {self.url} holds"
                 f" {'/'.join(map(str, sorted(widths)))}-d vectors, settings say {self.dim}",
                 setting="FRESHINDEX_EMBEDDING_DIM",
             )
+
+    @staticmethod
+    def _widths(collection: Any, description: str | None = None) -> set[int]:
+        """The vector lengths the collection notes and holds (a sample object's)."""
+        if description is None:
+            description = collection.config.get().description or ""
+        noted = _DIM_NOTE.search(description or "")
+        widths = {int(noted.group(1))} if noted else set()
+        sample = collection.query.fetch_objects(limit=1, include_vector=True).objects
+        return widths | {len(v) for o in sample for v in o.vector.values()}
 
     # ----------------------------------------------------------------------- reads
 
@@ -531,6 +591,18 @@ class WeaviateIndex(VectorIndex):
                         record_hash=obj.properties["record_hash"],
                         vector=np.asarray(obj.vector["default"], dtype=np.float32),
                     )
+        return out
+
+    def record_hashes(self, chunk_ids: list[str]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        with _guard(f"lookup in {self.name!r}"):
+            for ids in _batches(chunk_ids, _IN_CHUNK):
+                found = self._collection.query.fetch_objects(
+                    filters=WFilter.by_id().contains_any(ids),
+                    return_properties=["record_hash"],
+                    limit=len(ids),
+                ).objects
+                out |= {str(obj.uuid): obj.properties["record_hash"] for obj in found}
         return out
 
     def search(self, text: str, vector: np.ndarray, *, k: int, filters: list[Filter]) -> list[Hit]:

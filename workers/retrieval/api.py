@@ -6,7 +6,8 @@ from a CDN):
                                stage's score and rank
   GET  /v1/products/{id}       the product's chunks and metadata as indexed (404: none)
   GET  /healthz                the process answers
-  GET  /readyz                 the index and the Triton model answer (503 and why otherwise)
+  GET  /readyz                 the index and the Triton model answer (503 and why otherwise),
+                               with the target serving and the model version it records
   GET  /metrics                Prometheus (`workers.retrieval.metrics`)
   GET  /status                 the status page (`workers.retrieval.status_page`), which polls
   GET  /v1/status              lag, throughput, freshness, dead letters, index, model, health
@@ -40,6 +41,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from schemas.settings import Settings
+from workers.embedding.identity import ModelIdentity
 from workers.errors import (
     EmbeddingError,
     EmbeddingRejected,
@@ -128,11 +130,18 @@ class SearchResult(ChunkOut):
 class IndexInfo(BaseModel):
     backend: str
     name: str
+    target: str | None = Field(
+        default=None, description="The table or collection serving the index name now."
+    )
 
 
 class ModelInfo(BaseModel):
     name: str
     dim: int
+    version: int | None = Field(
+        default=None, description="The model version that filled the index and embedded the query."
+    )
+    fingerprint: str | None = Field(default=None, description="That version's fingerprint.")
 
 
 class SearchResponse(BaseModel):
@@ -155,6 +164,16 @@ class ProductResponse(BaseModel):
 class Readiness(BaseModel):
     status: Literal["ready", "unavailable"]
     checks: dict[str, str] = Field(description='Per dependency: "ok" or why not.')
+    index: IndexInfo | None = None
+    model: ModelInfo | None = None
+
+
+def _model_info(settings: Settings, model: ModelIdentity | None) -> ModelInfo:
+    if model is None:
+        return ModelInfo(name=settings.triton_model, dim=settings.embedding_dim)
+    return ModelInfo(
+        name=model.name, dim=model.dimension, version=model.version, fingerprint=model.fingerprint
+    )
 
 
 def _chunk(c: IndexedChunk) -> dict[str, Any]:
@@ -196,9 +215,10 @@ def create_app(settings: Settings, retriever: Retriever | None = None) -> FastAP
     )
     app.add_middleware(BodyLimit, limit=settings.serve_max_request_bytes)
     _add_error_handlers(app)
-    index = IndexInfo(backend=settings.index_backend, name=settings.index_name)
-    model = ModelInfo(name=settings.triton_model, dim=settings.embedding_dim)
     key = _key_check(settings)
+
+    def index_info(target: str | None) -> IndexInfo:
+        return IndexInfo(backend=settings.index_backend, name=settings.index_name, target=target)
 
     @app.post("/v1/search", response_model=SearchResponse, dependencies=[Depends(key)])
     async def search(body: SearchRequest, request: Request) -> dict[str, Any]:
@@ -225,8 +245,8 @@ def create_app(settings: Settings, retriever: Retriever | None = None) -> FastAP
             "mode": body.mode,
             "fusion": found.fusion,
             "ranker": found.ranker,
-            "index": index,
-            "model": model,
+            "index": index_info(found.target or None),
+            "model": _model_info(settings, found.model),
         }
 
     @app.get(
@@ -236,9 +256,11 @@ def create_app(settings: Settings, retriever: Retriever | None = None) -> FastAP
         responses={404: {"description": "No chunk of this product is indexed."}},
     )
     async def product(product_id: str, request: Request) -> dict[str, Any]:
-        chunks = await _retriever(request).product(product_id)
+        retriever = _retriever(request)
+        chunks = await retriever.product(product_id)
         if not chunks:
             raise HTTPException(404, f"product {product_id!r} is not in the index")
+        index = index_info(retriever.serving.target or None)
         return {"product_id": product_id, "chunks": [_chunk(c) for c in chunks], "index": index}
 
     @app.get("/healthz")
@@ -247,9 +269,16 @@ def create_app(settings: Settings, retriever: Retriever | None = None) -> FastAP
 
     @app.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}})
     async def readyz(request: Request) -> Any:
-        checks = await _retriever(request).readiness()
+        retriever = _retriever(request)
+        checks = await retriever.readiness()
         ready = all(v == "ok" for v in checks.values())
-        body = {"status": "ready" if ready else "unavailable", "checks": checks}
+        serving = retriever.serving
+        body = {
+            "status": "ready" if ready else "unavailable",
+            "checks": checks,
+            "index": index_info(serving.target or None).model_dump(),
+            "model": _model_info(settings, serving.model).model_dump(),
+        }
         return body if ready else JSONResponse(body, status_code=503)
 
     @app.get("/metrics", response_class=Response)

@@ -29,12 +29,13 @@ from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 
 from schemas.settings import Settings
-from workers.embedding.base import Embedder
+from workers.embedding.base import QueryEmbedder
+from workers.embedding.identity import ModelIdentity
 from workers.embedding.triton import all_or_none
 from workers.errors import EmbeddingUnavailable, IndexUnavailable, QueryRejected, Transient
 from workers.index.base import Filter, Hit, IndexedChunk, VectorIndex, filter_value
@@ -49,6 +50,7 @@ from workers.retrieval.fusion import (
 )
 from workers.retrieval.ltr import installed_ranker
 from workers.retrieval.ranking import RANK, Ranker
+from workers.retrieval.serving import Serving, ServingResolver, open_serving
 
 log = logging.getLogger("freshindex.retrieval")
 
@@ -104,14 +106,10 @@ class Retrieved:
     """The fusion used (None: a single-stage search)."""
     ranker: str | None
     """Name of the ranking stage that ordered the results (None: none did)."""
-
-
-class QueryEmbedder(Embedder, Protocol):
-    """An `Embedder` that can say whether its model is ready (`TritonEmbedder`)."""
-
-    async def ready(self) -> None:
-        """Raise `EmbeddingUnavailable` unless the model can embed now."""
-        ...
+    target: str = ""
+    """The table or collection that answered."""
+    model: ModelIdentity | None = None
+    """The model that filled it and embedded the query (None: not known)."""
 
 
 class Retriever:
@@ -124,12 +122,33 @@ class Retriever:
         index: VectorIndex,
         embedder: QueryEmbedder,
         ranker: Ranker | None = None,
+        resolver: ServingResolver | None = None,
     ) -> None:
+        """`resolver`: follow the index name's live target (`Retriever.open`); without one,
+        `index` and `embedder` serve every search."""
         self.settings = settings
-        self.index = index
-        self.embedder = embedder
         self.ranker = ranker
+        self.resolver = resolver
+        self._fixed = Serving(
+            target=index.target, index=index, embedder=embedder, model=index.model
+        )
         self._pool = ThreadPoolExecutor(_INDEX_THREADS, thread_name_prefix="freshindex-index")
+
+    @property
+    def serving(self) -> Serving:
+        """The target and embedder searches use now."""
+        return self.resolver.serving if self.resolver else self._fixed
+
+    @property
+    def index(self) -> VectorIndex:
+        return self.serving.index
+
+    @property
+    def embedder(self) -> QueryEmbedder:
+        return self.serving.embedder
+
+    async def _current(self) -> Serving:
+        return await self.resolver.current() if self.resolver else self._fixed
 
     @classmethod
     async def open(
@@ -140,15 +159,30 @@ class Retriever:
         stage is `ranker`, else (with `installed`) the model installed at `ranker_path`, if
         any; a model file that cannot be used raises `RankerMisconfigured`."""
         from workers.embedding.triton import TritonEmbedder
-        from workers.index.factory import open_index
+        from workers.index.factory import open_targets
 
         if ranker is None and installed:
             ranker = await asyncio.to_thread(installed_ranker, settings.ranker_path)
-        index = await asyncio.to_thread(open_index, settings, create=False, long_lived_reader=True)
         bounded = settings.model_copy(
             update={"embed_timeout_s": settings.serve_timeout_s, "embed_max_retries": 2}
         )
-        return cls(settings, index=index, embedder=TritonEmbedder(bounded), ranker=ranker)
+        root = TritonEmbedder(bounded)
+        targets = await asyncio.to_thread(open_targets, settings)
+        try:
+            live = await asyncio.to_thread(lambda: targets.layout().live)
+            serving = await asyncio.to_thread(open_serving, settings, root, live)
+        except BaseException:
+            targets.close()
+            await root.close()
+            raise
+        resolver = ServingResolver(settings, root, targets, serving)
+        return cls(
+            settings,
+            index=serving.index,
+            embedder=serving.embedder,
+            ranker=ranker,
+            resolver=resolver,
+        )
 
     def reload_ranker(self) -> str | None:
         """Load the model installed at `ranker_path` again (None when none is installed) and
@@ -159,10 +193,14 @@ class Retriever:
 
     async def close(self) -> None:
         try:
-            await self.embedder.close()
+            if self.resolver:
+                await self.resolver.close()
+            else:
+                await self._fixed.embedder.close()
         finally:
             self._pool.shutdown(wait=False, cancel_futures=True)
-            self.index.close()
+            if not self.resolver:
+                self._fixed.index.close()
 
     # ------------------------------------------------------------------- search
 
@@ -172,7 +210,8 @@ class Retriever:
         deadline = time.monotonic() + self.settings.serve_timeout_s
         seconds: dict[str, float] = {}
         started = time.perf_counter()
-        candidates, fusion = await self._fused(query, deadline, seconds)
+        serving = await self._current()
+        candidates, fusion = await self._fused(query, deadline, seconds, serving)
         if ranker is not None and candidates:
             with _timed(seconds, RANK):
                 scores = await self._bounded(
@@ -187,21 +226,28 @@ class Retriever:
         )
         seconds["total"] = time.perf_counter() - started
         name = ranker.name if ranker is not None else None
-        return Retrieved(results=results, seconds=seconds, fusion=fusion, ranker=name)
+        return Retrieved(
+            results=results,
+            seconds=seconds,
+            fusion=fusion,
+            ranker=name,
+            target=serving.target,
+            model=serving.model,
+        )
 
     async def candidates(self, query: Query) -> list[Candidate]:
         """What the ranking stage is given for `query`: every candidate, fused, best first
         (what a ranking model is trained on; `query.k` sets the depths as in `search`)."""
         self._check(replace(query, rerank=False))
         deadline = time.monotonic() + self.settings.serve_timeout_s
-        candidates, _ = await self._fused(query, deadline, {})
+        candidates, _ = await self._fused(query, deadline, {}, await self._current())
         return candidates
 
     async def _fused(
-        self, query: Query, deadline: float, seconds: dict[str, float]
+        self, query: Query, deadline: float, seconds: dict[str, float], serving: Serving
     ) -> tuple[list[Candidate], Fusion | None]:
         """The stages' candidates, fused when both ran, and the fusion used."""
-        lists = await self._candidates(query, deadline, seconds)
+        lists = await self._candidates(query, deadline, seconds, serving)
         with _timed(seconds, "fusion"):
             if len(lists) == 2:
                 fusion = query.fusion or self.settings.fusion
@@ -231,7 +277,7 @@ class Retriever:
         return None if query.rerank is False else self.ranker
 
     async def _candidates(
-        self, query: Query, deadline: float, seconds: dict[str, float]
+        self, query: Query, deadline: float, seconds: dict[str, float], serving: Serving
     ) -> dict[str, list[Hit]]:
         """Each stage's candidates (BM25 concurrently with embed + vector)."""
         depth = query.k * PER_PRODUCT_DEPTH if query.per_product else query.k
@@ -239,29 +285,39 @@ class Retriever:
         stages: dict[str, Awaitable[list[Hit]]] = {}
         if query.mode in ("hybrid", BM25):
             depth_bm25 = max(self.settings.candidates_bm25, depth)
+            bm25 = serving.index.bm25
             call = self._index(
-                deadline, "BM25 search", self.index.bm25, query.text, k=depth_bm25, filters=filters
+                deadline, "BM25 search", bm25, query.text, k=depth_bm25, filters=filters
             )
             stages[BM25] = _timed_call(seconds, BM25, call)
         if query.mode in ("hybrid", VECTOR):
             depth_vector = max(self.settings.candidates_vector, depth)
-            stages[VECTOR] = self._vector(query.text, depth_vector, filters, deadline, seconds)
+            stages[VECTOR] = self._vector(
+                query.text, depth_vector, filters, deadline, seconds, serving
+            )
         found = await all_or_none(list(stages.values()))
         return dict(zip(stages, found, strict=True))
 
     async def _vector(
-        self, text: str, k: int, filters: list[Filter], deadline: float, seconds: dict[str, float]
+        self,
+        text: str,
+        k: int,
+        filters: list[Filter],
+        deadline: float,
+        seconds: dict[str, float],
+        serving: Serving,
     ) -> list[Hit]:
+        model = serving.model.describe() if serving.model else repr(self.settings.triton_model)
         with _timed(seconds, "embed"):
             vectors = await self._bounded(
-                self.embedder.embed([self.settings.query_prefix + text]),
+                serving.embedder.embed([self.settings.query_prefix + text]),
                 deadline,
-                f"Triton (model {self.settings.triton_model!r})",
+                f"Triton (model {model})",
                 EmbeddingUnavailable,
             )
         vector: np.ndarray = vectors[0]
         call = self._index(
-            deadline, "vector search", self.index.nearest, vector, k=k, filters=filters
+            deadline, "vector search", serving.index.nearest, vector, k=k, filters=filters
         )
         return await _timed_call(seconds, VECTOR, call)
 
@@ -276,15 +332,17 @@ class Retriever:
     async def product(self, product_id: str) -> list[IndexedChunk]:
         """Every chunk of a product as indexed (empty: not in the index)."""
         deadline = time.monotonic() + self.settings.serve_timeout_s
-        return await self._index(deadline, "product read", self.index.product, product_id)
+        serving = await self._current()
+        return await self._index(deadline, "product read", serving.index.product, product_id)
 
     async def readiness(self) -> dict[str, str]:
         """Per dependency (`index`, `embedding`): "ok", or why it cannot serve now."""
         deadline = time.monotonic() + self.settings.serve_timeout_s
+        serving = await self._current()
         probes = {
-            "index": self._index(deadline, "index count", self.index.count),
+            "index": self._index(deadline, "index count", serving.index.count),
             "embedding": self._bounded(
-                self.embedder.ready(), deadline, "Triton readiness", EmbeddingUnavailable
+                serving.embedder.ready(), deadline, "Triton readiness", EmbeddingUnavailable
             ),
         }
         answers = await asyncio.gather(*probes.values(), return_exceptions=True)

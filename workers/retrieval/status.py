@@ -377,6 +377,10 @@ class StatusBoard:
         )
         freshness = index.pop("freshness")
         self._sample(now, broker, freshness)
+        serving = retriever.serving
+        index["target"] = serving.target or None
+        if serving.model is not None:  # the version the live index records (queries use it)
+            model.update(dim=serving.model.dimension, serving_version=serving.model.version)
         return {
             "generated_at": datetime.fromtimestamp(now, UTC).isoformat(),
             "refresh_s": REFRESH_S,
