@@ -46,6 +46,7 @@ class Page:
     url: str | None
     order: dict[Any, int] = field(default_factory=dict)
     scripts: list[str] = field(default_factory=list)
+    _visible: list[Any] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def of(cls, text: str, url: str | None) -> Page:
@@ -68,7 +69,13 @@ class Page:
         """Elements of the body outside scripts, styles and templates, in document order.
 
         The body's own classes are page-state flags (`menu-hide`, `no-js`), never a hidden page.
+        Read once per page (every heuristic walks them).
         """
+        if self._visible is None:
+            self._visible = list(self._walk_visible())
+        return iter(self._visible)
+
+    def _walk_visible(self) -> Iterator[Any]:
         body = self.root.find("body")
         if body is None:
             body = self.root
@@ -117,7 +124,30 @@ def text_content(el: Any, limit: int = 400) -> str:
     return " ".join(text.split()) if len(text) <= limit * 4 else ""
 
 
+def visible_text(el: Any, limit: int = 400) -> str:
+    """Whitespace-folded text of an element without its hidden descendants (`display:none`, a
+    hiding class, scripts), '' when it is longer than `limit` characters."""
+    parts: list[str] = []
+    stack: list[tuple[Any, bool]] = [(el, False)]
+    while stack:
+        node, tail_only = stack.pop()
+        if tail_only:
+            parts.append(node.tail or "")
+            continue
+        parts.append(node.text or "")
+        for child in reversed(node):
+            stack.append((child, True))
+            if isinstance(child.tag, str) and child.tag not in INVISIBLE and not is_hidden(child):
+                stack.append((child, False))
+        if sum(map(len, parts)) > limit * 4:
+            return ""
+    text = " ".join(" ".join(parts).split())
+    return text if len(text) <= limit * 4 else ""
+
+
 _HIDDEN_CLASS = re.compile(r"(?:^|[\s_-])(?:hidden|hide|d-none|invisible)(?:$|\s)")
+_SHOWN_CLASS = re.compile(r"(?:^|\s)no-?js-hidden(?:$|\s)")
+"""Hidden only where scripts are off: a browser shows it."""
 _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden")
 
 
@@ -125,7 +155,7 @@ def is_hidden(el: Any) -> bool:
     """Hidden by attribute, inline style or a hiding class (screen-reader-only text stays visible)."""
     if el.get("hidden") is not None or el.get("aria-hidden") == "true":
         return True
-    classes = str(el.get("class", "")).lower()
+    classes = _SHOWN_CLASS.sub(" ", str(el.get("class", "")).lower())
     if _HIDDEN_CLASS.search(classes) and "visually-hidden" not in classes:
         return True
     return bool(_HIDDEN_STYLE.search(str(el.get("style", "")).lower()))

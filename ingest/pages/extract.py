@@ -24,7 +24,8 @@ from urllib.parse import urljoin, urlsplit
 from lxml import etree
 from pydantic import ValidationError
 
-from ingest.pages import heuristics, identity, platforms, scripts, structured, text
+from ingest.pages import heuristics, identity, platforms, rules, scripts, structured, text
+from ingest.pages.buybox import CONTACT, StockView
 from ingest.pages.candidate import Candidate
 from ingest.pages.decode import MAX_BYTES, Decoded, charset_problem, decode_html
 from ingest.pages.dom import Page
@@ -32,6 +33,32 @@ from ingest.pages.errors import BadCharset, NoProduct, PageRejected
 from schemas.models import Availability, ProductRecord
 
 log = logging.getLogger("freshindex.pages")
+
+SOLD_OUT_OVER_MARKUP = rules.rule(
+    "visible-sold-out-beats-markup",
+    "markup says on sale, the buy area says sold out with no way to order: out of stock",
+)
+IN_STOCK_OVER_MARKUP = rules.rule(
+    "visible-in-stock-beats-markup",
+    "markup says out of stock, the buy area has an in-stock label and an enabled buy button: in stock",
+)
+_ON_SALE = frozenset(
+    {Availability.IN_STOCK, Availability.LIMITED_AVAILABILITY, Availability.ONLINE_ONLY}
+)
+_OFF_SALE = frozenset({Availability.OUT_OF_STOCK, Availability.SOLD_OUT, Availability.DISCONTINUED})
+
+
+def shopper_availability(value: Availability | None) -> Availability | None:
+    """A page's availability in the terms a shopper acts on: markup's synonyms of "cannot be
+    bought" (SoldOut, Discontinued) are OutOfStock, of "can be bought now" (LimitedAvailability,
+    OnlineOnly) InStock, so a filter on InStock/OutOfStock finds them; PreOrder, BackOrder and
+    InStoreOnly, which are neither, stay as they are."""
+    if value in (Availability.SOLD_OUT, Availability.DISCONTINUED):
+        return Availability.OUT_OF_STOCK
+    if value in (Availability.LIMITED_AVAILABILITY, Availability.ONLINE_ONLY):
+        return Availability.IN_STOCK
+    return value
+
 
 _URL = re.compile(r"^https?://\S+$")
 _ID_CHARS = re.compile(r"[\s\x00-\x1f]+")
@@ -112,6 +139,7 @@ def _extract(decoded: Decoded, url: str | None, catalog: frozenset[str]) -> Extr
         merged.price, merged.currency = found.price, found.currency or graph.currency
     if main is not None and _shown_offer(main, found.price, merged.price):
         merged.price = found.price
+    merged.availability = _stock(merged.availability, signals["stock"])
     merged.category = structured.breadcrumbs(data) or merged.category
     merged.description = _description(page, main, graph)
     merged.attributes = {**text.specifications(page), **merged.attributes}
@@ -255,6 +283,16 @@ def _shown_offer(main: Candidate, shown: Decimal | None, chosen: Decimal | None)
     return shown is not None and shown != chosen and shown in main.offer_prices
 
 
+def _stock(chosen: Availability | None, view: StockView) -> Availability | None:
+    """The markup's availability unless the buy area plainly contradicts it: a schema.org value
+    left at InStock on a sold-out page, or at OutOfStock on a page that sells the product."""
+    if chosen in _ON_SALE and rules.on(SOLD_OUT_OVER_MARKUP) and view.sold_out():
+        return Availability.OUT_OF_STOCK
+    if chosen in _OFF_SALE and rules.on(IN_STOCK_OVER_MARKUP) and view.in_stock():
+        return Availability.IN_STOCK
+    return chosen
+
+
 def _shows_product(ranked: list[Candidate], signals: dict[str, Any], og_type: str | None) -> bool:
     if any(c.source in platforms.PLATFORMS and c.price is not None for c in ranked):
         return True
@@ -262,7 +300,8 @@ def _shows_product(ranked: list[Candidate], signals: dict[str, Any], og_type: st
         return True
     heuristic = ranked[-1]
     has_price = heuristic.price is not None
-    offered = signals["buy_buttons"] > 0 or signals["labelled_sku"] is not None
+    contact = rules.on(CONTACT) and signals["stock"].contact
+    offered = signals["buy_buttons"] > 0 or signals["labelled_sku"] is not None or contact
     return bool(heuristic.title) and (
         (has_price and (offered or signals["price_score"] >= 5))
         or (heuristic.sku is not None and heuristic.availability is not None)
@@ -365,7 +404,7 @@ def _record(
             category=merged.category[:500] if merged.category else None,
             price=price,
             currency=merged.currency,
-            availability=merged.availability,
+            availability=shopper_availability(merged.availability),
             attributes=_attributes(merged),
         )
     except ValidationError as e:

@@ -1,18 +1,26 @@
 """Page heuristics where structured data is missing: the price shown beside the title and the buy
-button, sku/gtin/mpn labels, availability phrases, breadcrumbs, the title heading."""
+button, sku/gtin/mpn labels, breadcrumbs, the title heading; the stock the page states
+(`buybox`)."""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
-from urllib.parse import urljoin, urlsplit
 
+from ingest.core.text import clean_line
+from ingest.pages import buybox, price_words, rules, stock
 from ingest.pages.candidate import Candidate
 from ingest.pages.dom import Page, attrs_of, text_content
-from ingest.pages.normalize import currency_code, parse_price_text
-from ingest.prepare.clean import clean_line
-from schemas.models import Availability
+from ingest.pages.layout import ELSEWHERE, SITE_HEADER, in_chooser, in_chrome, links_away
+from ingest.pages.normalize import (
+    APOSTROPHES,
+    CURRENCY_WORD,
+    CURRENCY_WORDS,
+    currency_code,
+    parse_price_text,
+)
 
 _PRICE_ATTR = re.compile(r"price|preis|prix|precio|prezzo|preco|cena|цена|fiyat|amount")
 _OLD_PRICE = re.compile(
@@ -20,26 +28,10 @@ _OLD_PRICE = re.compile(
     r"discount|instal|month|shipping|delivery|per-?unit|unit-?price|base-?price|vat|tax|from|"
     r"range|min|max|points|credit|financ|\bdel\b"
 )
-_ELSEWHERE = re.compile(
-    r"related|recommend|similar|carousel|upsell|cross|also|accessor|bundle|slider|footer|"
-    r"header|\bnav|menu|minicart|mini-cart|basket-|sidebar|widget|review|other|sponsor|ad-"
-)
-_CHOOSER = re.compile(r"(?:^|[\s_-])(?:select|dropdown|listbox)(?:$|[\s_-])")
-_CHROME_TAGS = frozenset({"nav", "footer", "aside"})
-"""Page chrome by tag (`<header>` is not: product pages put their title in one)."""
-_SITE_HEADER = frozenset({*_CHROME_TAGS, "header"})
-"""Chrome for buy buttons: the site header's cart button too."""
-_CHROME = re.compile(
-    r"(?:^|[\s_-])(?:nav|navbar|navigation|menu|megamenu|flyout|footer|minicart|"
-    r"carousel|swiper|slick|related|recommendations?|upsell|cross-?sell|similar)(?:$|[\s_-])"
-)
-_BUY = re.compile(
-    r"add[\s_-]*to[\s_-]*(cart|basket|bag|trolley)|addtocart|buy[\s_-]*(now|button|box)|btn-?buy|"
-    r"in den warenkorb|warenkorb|ajouter au panier|añadir al carrito|agregar al carrito|"
-    r"aggiungi al carrello|do koszyka|в корзину|do košíku|kosárba|adicionar ao carrinho|"
-    r"comprar|kaufen|acheter|köp|kjøp|køb|in winkelwagen|sepete ekle|ostoskoriin|cumpără|"
-    r"add to order|purchase",
-    re.IGNORECASE,
+_FROM_CLASS = re.compile(r"(?:price|amount)?[-_]?from[-_]?(?:price)?")
+_WITH_TAX_CLASS = re.compile(
+    r"incl(?:uding|usive)?[-_]?(?:vat|tax)|(?:vat|tax)[-_]?incl(?:uded|usive)?|with[-_]?(?:vat|tax)|"
+    r"brutto|gross"
 )
 _BARE_AMOUNT = re.compile(r"\d+(?:[.,\s]\d+)*")
 _CURRENCY_MARK = re.compile(
@@ -47,26 +39,10 @@ _CURRENCY_MARK = re.compile(
     re.IGNORECASE,
 )
 
-_OOS = re.compile(
-    r"out of stock|sold out|currently unavailable|no longer available|not available|"
-    r"nicht verfügbar|ausverkauft|nicht lieferbar|épuisé|rupture de stock|indisponible|agotado|"
-    r"sin stock|no disponible|esaurito|non disponibile|niet op voorraad|uitverkocht|"
-    r"brak w magazynie|niedostępny|нет в наличии|распродано|vyprodáno|není skladem|slutsåld|"
-    r"udsolgt|utsolgt|loppuunmyyty|esgotado|indisponível|stokta yok|tükendi|nincs raktáron",
-    re.IGNORECASE,
-)
-_IN_STOCK = re.compile(
-    r"in stock|available|auf lager|lieferbar|sofort|en stock|disponible|disponibile|"
-    r"op voorraad|dostępny|в наличии|skladem|på lager|i lager|varastossa|em estoque|"
-    r"stokta var|raktáron|na stanie|en existencia",
-    re.IGNORECASE,
-)
-_PREORDER = re.compile(r"pre-?order|vorbestell|précommande|preventa|prenota", re.IGNORECASE)
 _STRUCK_TAGS = ("del", "s", "strike")
 _STRUCK_CLASS = re.compile(r"strike|line-?through|crossed|barred|barrato|durchgestrichen")
 _NUMBER = re.compile(r"\d+(?:[.,\s]\d+)*")
-_AVAIL_ATTR = re.compile(r"(?<!un)availab|stock|inventory|lieferbar|dispon")
-_AVAIL_REACH = 300
+_LOCALE_NUMBER = re.compile(r"\d+(?:[.,\s'’ʼ]\d+)*")
 
 _SKU_LABEL = (
     r"sku|asin|item\s*(?:number|no\.?|#|code|id)|art(?:ikel)?\.?[\s-]*nr\.?|artikelnummer|"
@@ -77,6 +53,18 @@ _SKU_LABEL = (
 )
 _WEAK_SKU_LABEL = (
     r"référence|réf\.?|ref\.?|reference|código|codigo|cod(?:ice)?\.?|kod(?:\s+produktu)?|код"
+)
+_LISTING_LABEL = (
+    r"(?:nr|numer|id)\.?\s*ogłoszenia|(?:номер|№)\s*объявления|n[°º]\s*(?:d'|de\s*l')?annonce|"
+    r"numéro\s*d'annonce|réf(?:érence)?\.?\s*(?:de\s*l')?annonce|id\s*del\s*anuncio|"
+    r"ref(?:erencia)?\.?\s*(?:del\s*)?anuncio|codice\s*annuncio|id\s*annuncio|advertentienummer|"
+    r"annonsnummer|annonce-?nr\.?|(?:id|código)\s*do\s*anúncio|매물\s*번호|광고\s*번호|広告番号|"
+    r"物件番号|מספר\s*מודעה"
+)
+"""Labels of a classified ad's number (the listing's id, its sku)."""
+LISTINGS = rules.rule(
+    "listing-number-labels",
+    "a classified ad's number under its label in several languages (Nr ogłoszenia, № объявления) is its sku",
 )
 _GTIN_LABEL = r"ean(?:-?13)?|gtin(?:-?1[34])?|upc|isbn(?:-?1[03])?|barcode|código de barras"
 _MPN_LABEL = (
@@ -98,6 +86,7 @@ _LABELS = {
     "sku": _label(_SKU_LABEL),
     "mpn": _label(_MPN_LABEL),
     "weak_sku": _label(_WEAK_SKU_LABEL),
+    "listing": _label(_LISTING_LABEL),
 }
 _REFERENCE_ATTR = re.compile(
     r"(?:^|[\s_-])(?:sku|product-?(?:reference|ref|code|number|no)|item-?(?:number|code|no)|"
@@ -135,21 +124,10 @@ def buy_buttons(page: Page) -> list[Any]:
                 el.get("aria-label", ""),
             ]
         )
-        if el.tag in ("button", "a", "input"):
-            label += " " + text_content(el, 60)
-        if _BUY.search(label):
+        text = text_content(el, 60) if el.tag in ("button", "a", "input") else ""
+        if stock.BUY_MARKS.search(f"{label} {text}") or (text and stock.buys(text)):
             found.append(el)
     return found
-
-
-def in_chrome(el: Any, tags: frozenset[str] = _CHROME_TAGS) -> bool:
-    """Inside page chrome (navigation, footer, menus, mini-cart) or a carousel of other products:
-    a buy button or heading there is not the product's own."""
-    return any(
-        a.tag in tags or _CHROME.search(attrs_of(a))
-        for a in (el, *el.iterancestors())
-        if a.tag not in ("body", "html")
-    )
 
 
 def _context(el: Any, depth: int = 3) -> str:
@@ -186,72 +164,116 @@ def _distance_bonus(pos: int, anchors: list[int]) -> float:
     return 3.0 if distance < 40 else 2.0 if distance < 150 else 1.0 if distance < 500 else 0.0
 
 
-def _price_score(page: Page, el: Any, text: str, anchors: list[int]) -> float:
+@dataclass(frozen=True, kw_only=True)
+class _Shown:
+    """One displayed price and how well placed it is."""
+
+    score: float
+    pos: int
+    amount: Decimal
+    mark: str | None
+    plain: bool
+    """Not struck through, not labelled old, not among other products or options."""
+    reading: price_words.Reading
+
+
+def _price_score(page: Page, el: Any, text: str, anchors: list[int]) -> tuple[float, bool]:
+    """The price's score and whether it is plain (see `_Shown.plain`)."""
     near = _context(el)
     far, struck = _far_context(el)
-    has_mark = bool(_CURRENCY_MARK.search(text))
+    has_mark = _has_mark(text)
     if not (has_mark or _PRICE_ATTR.search(near)):
-        return float("-inf")
+        return float("-inf"), False
     score = (
         2.0 * has_mark
         + 2.0 * bool(_PRICE_ATTR.search(attrs_of(el)))
         + bool(_PRICE_ATTR.search(near))
     )
-    elsewhere = _ELSEWHERE.search(far) or _links_away(el, page.url) or _in_chooser(el)
-    score -= 3.0 * bool(_OLD_PRICE.search(near)) + 4.0 * struck + 3.0 * bool(elsewhere)
+    elsewhere = ELSEWHERE.search(far) or links_away(el, page.url) or in_chooser(el)
+    old = bool(_OLD_PRICE.search(_named_label(near)))
+    score -= 3.0 * old + 4.0 * struck + 3.0 * bool(elsewhere)
     score -= 1.0 * (len(text) > 25)
+    plain = not (old or struck or elsewhere)
     if in_chrome(el):
-        return score  # beside the buy button, a carousel of other products is still not this one
-    return score + _distance_bonus(page.order.get(el, 0), anchors)
+        return score, False  # beside the buy button, a carousel of other products is not this one
+    return score + _distance_bonus(page.order.get(el, 0), anchors), plain
 
 
-def _in_chooser(el: Any) -> bool:
-    """Inside a custom option list (a styled `<select>`): one variant's price among several."""
-    return any(
-        a.get("role") in ("listbox", "option") or _CHOOSER.search(str(a.get("class", "")).lower())
-        for a in el.iterancestors()
-    )
-
-
-def _links_away(el: Any, url: str | None) -> bool:
-    """Inside a link to another page: a product tile of a listing, not this page's offer (a buy
-    link, `<a href="/add-to-cart/12">Buy for $20</a>`, is this page's own)."""
-    for link in el.iterancestors("a"):
-        href = str(link.get("href", "")).strip()
-        if not href or href.startswith(("#", "javascript:")) or _BUY.search(href):
-            continue
-        target = urlsplit(urljoin(url or "", href))
-        here = urlsplit(url or "")
-        return (target.netloc, target.path.rstrip("/")) != (here.netloc, here.path.rstrip("/"))
-    return False
+def _named_label(near: str) -> str:
+    """Class names of a price with the labels its words rules read left out: `price-from` is a
+    'from' price (rule `from-price`), `price-including-tax` the price with VAT (rule
+    `vat-inclusive-price`), not an old price."""
+    if rules.on(price_words.FROM):
+        near = _FROM_CLASS.sub(" ", near)
+    if rules.on(price_words.VAT):
+        near = _WITH_TAX_CLASS.sub(" ", near)
+    return near
 
 
 def price(page: Page, anchors: list[int]) -> tuple[Decimal | None, str | None, float]:
-    """The best-placed displayed price: amount, currency mark, score."""
+    """The best-placed displayed price: amount, currency mark, score.
+
+    The words around each price are read (`price_words`): instalments are left out; a unit
+    price, a 'from' price and a price labelled without VAT lose to a plain price of the product
+    (the consumer price is the one with VAT); a conversion into a second currency loses.
+    """
+    found = [s for el in page.visible() if (s := _shown(page, el, anchors)) is not None]
+    plain = [s for s in found if s.plain and s.score >= 3.0]
     best: tuple[float, int, Decimal | None, str | None] = (float("-inf"), 0, None, None)
-    for el in page.visible():
-        if len(el) > 6 or el.tag in ("body", "html", "script", "option", "select", "a"):
-            continue
-        text = text_content(el, 60)
-        if not text or len(text) > 60 or len(_NUMBER.findall(text)) != 1:
-            continue  # no number, or several prices in one container
-        text = _with_adjacent_mark(el, text)
-        amount, mark = parse_price_text(text)
-        if amount is None or amount <= 0:
-            continue
-        score = _price_score(page, el, text, anchors)
-        pos = page.order.get(el, 0)
-        if score > best[0] or (score == best[0] and _before(pos, best[1], anchors)):
-            best = (score, pos, amount, mark)
+    for shown in found:
+        score = shown.score + shown.reading.delta
+        if shown.reading.unit_price and any(not p.reading.unit_price for p in plain):
+            score -= 6.0
+        if shown.reading.from_price and any(not p.reading.from_price for p in plain):
+            score -= 1.5
+        if shown.reading.vat == "excl" and any(p.reading.vat != "excl" for p in plain):
+            score -= 3.0
+        if score > best[0] or (score == best[0] and _before(shown.pos, best[1], anchors)):
+            best = (score, shown.pos, shown.amount, shown.mark)
     if best[0] < 3.0:
         return None, None, best[0]
     return best[2], best[3], best[0]
 
 
+def _shown(page: Page, el: Any, anchors: list[int]) -> _Shown | None:
+    """The element as a displayed price of the item, None when it is none."""
+    if len(el) > 6 or el.tag in ("body", "html", "script", "option", "select", "a"):
+        return None
+    text = text_content(el, 60)
+    if not text or len(text) > 60 or len(_numbers(text)) != 1:
+        return None  # no number, or several prices in one container
+    text = _with_adjacent_mark(el, text)
+    amount, mark = parse_price_text(text)
+    if amount is None or amount <= 0:
+        return None
+    score, plain = _price_score(page, el, text, anchors)
+    if score == float("-inf"):
+        return None
+    reading = price_words.read(el, text)
+    if not reading.item_price:
+        return None
+    pos = page.order.get(el, 0)
+    return _Shown(score=score, pos=pos, amount=amount, mark=mark, plain=plain, reading=reading)
+
+
+def _numbers(text: str) -> list[str]:
+    """The numbers of a text; digit groups joined by an apostrophe are one number (`1'299.50`)
+    where the rule `apostrophe-thousands` is on."""
+    pattern = _LOCALE_NUMBER if rules.on(APOSTROPHES) else _NUMBER
+    return pattern.findall(text)
+
+
+def _has_mark(text: str, whole: bool = False) -> bool:
+    """The text shows a currency: a symbol, code or local mark, or (rule `currency-words`) a
+    currency word (`Euro`, `원`, `ש״ח`); `whole`: the text is nothing else."""
+    patterns = [_CURRENCY_MARK, *([CURRENCY_WORD] if rules.on(CURRENCY_WORDS) else [])]
+    return any(bool(p.fullmatch(text) if whole else p.search(text)) for p in patterns)
+
+
 def _with_adjacent_mark(el: Any, text: str) -> str:
     """A bare amount with the currency mark that stands beside it in its own element or text
     (`<b>294</b><span>元</span>`, `<span>1.299</span> Kč`)."""
-    if _CURRENCY_MARK.search(text) or not _BARE_AMOUNT.fullmatch(text):
+    if _has_mark(text) or not _BARE_AMOUNT.fullmatch(text):
         return text
     before, after, parent = el.getprevious(), el.getnext(), el.getparent()
     beside = [
@@ -261,7 +283,7 @@ def _with_adjacent_mark(el: Any, text: str) -> str:
     ]
     for raw in beside:
         mark = (raw or "").strip()
-        if mark and len(mark) <= 4 and _CURRENCY_MARK.fullmatch(mark):
+        if mark and len(mark) <= 4 and _has_mark(mark, whole=True):
             return f"{text} {mark}"
     return text
 
@@ -281,7 +303,7 @@ def identifiers(page: Page) -> dict[str, str]:
         if len(text) > 70:
             continue
         for key, pattern in _LABELS.items():
-            if key in found:
+            if key in found or (key == "listing" and not rules.on(LISTINGS)):
                 continue
             match = pattern.match(text)
             if not match:
@@ -305,7 +327,7 @@ def reference(page: Page) -> str | None:
             match
             and len(text) >= 4
             and _plausible("sku", text)
-            and not _ELSEWHERE.search(_far_context(el)[0])
+            and not ELSEWHERE.search(_far_context(el)[0])
         ):
             return match.group(1)
     return None
@@ -337,39 +359,6 @@ def _plausible(key: str, value: str) -> bool:
     return bool(_GTIN_VALUE.match(value)) if key == "gtin" else True
 
 
-def _stock_phrase(text: str) -> Availability | None:
-    if _OOS.search(text):
-        return Availability.OUT_OF_STOCK
-    if _PREORDER.search(text):
-        return Availability.PRE_ORDER
-    if _IN_STOCK.search(text):
-        return Availability.IN_STOCK
-    return None
-
-
-def availability(page: Page, buttons: list[Any], anchors: list[int]) -> Availability | None:
-    """The stock phrase nearest the title and buy button, else an enabled buy button: in stock.
-
-    A stock label beats a link or button: a button names an action (`Reserve in store`), a
-    label states the stock.
-    """
-    found: list[tuple[bool, int, Availability]] = []
-    for el in page.visible():
-        if len(el) > 8 or not _AVAIL_ATTR.search(attrs_of(el)):
-            continue
-        status = _stock_phrase(text_content(el, 120))
-        pos = page.order.get(el, 0)
-        distance = min((abs(pos - a) for a in anchors), default=0)
-        if status is not None and distance <= _AVAIL_REACH:
-            action = el.tag in ("a", "button", "input") or el.getparent().tag in ("a", "button")
-            found.append((action, distance, status))
-    if found:
-        return min(found, key=lambda f: f[:2])[2]
-    if any(b.get("disabled") is None and "disabled" not in attrs_of(b) for b in buttons):
-        return Availability.IN_STOCK
-    return None
-
-
 def breadcrumbs(page: Page, product_title: str | None) -> str | None:
     """Category path from an element whose class/id says breadcrumb."""
     for el in page.visible():
@@ -384,7 +373,7 @@ def breadcrumbs(page: Page, product_title: str | None) -> str | None:
 
 def _anchors(page: Page, buttons: list[Any], heading_el: Any) -> list[int]:
     """Positions of the product block: the first buy buttons outside page chrome, the title."""
-    own = [b for b in buttons if b in page.order and not in_chrome(b, _SITE_HEADER)]
+    own = [b for b in buttons if b in page.order and not in_chrome(b, SITE_HEADER)]
     found = [page.order[b] for b in own[:3]]
     if heading_el is not None:
         found.append(page.order.get(heading_el, 0))
@@ -397,15 +386,17 @@ def candidate(page: Page) -> tuple[Candidate, dict[str, Any]]:
     buttons = buy_buttons(page)
     anchors = _anchors(page, buttons, heading_el)
     amount, mark, score = price(page, anchors)
+    view = buybox.read(page, anchors)
     ids = identifiers(page)
     labelled = ids.get("sku")
-    ids.setdefault("sku", ids.pop("weak_sku", "") or reference(page) or "")
+    listing = ids.pop("listing", "")
+    ids.setdefault("sku", ids.pop("weak_sku", "") or listing or reference(page) or "")
     found = Candidate(
         source="heuristics",
         title=heading,
         price=amount,
         currency=currency_code(mark, page.url),
-        availability=availability(page, buttons, anchors),
+        availability=view.availability(),
         sku=ids.get("sku") or None,
         gtin=ids.get("gtin"),
         mpn=ids.get("mpn"),
@@ -416,5 +407,6 @@ def candidate(page: Page) -> tuple[Candidate, dict[str, Any]]:
         "price_score": score,
         "has_h1": heading_el is not None,
         "labelled_sku": labelled,
+        "stock": view,
     }
     return found, signals

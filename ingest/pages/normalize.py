@@ -8,14 +8,31 @@ from urllib.parse import urlsplit
 
 from price_parser import Price
 
+from ingest.pages import rules
 from schemas.currencies import ISO_4217
 from schemas.models import Availability
+
+APOSTROPHES = rules.rule(
+    "apostrophe-thousands",
+    "an apostrophe between digit groups is a thousands separator (1'299.50, 1’299.50)",
+)
+CURRENCY_WORDS = rules.rule(
+    "currency-words",
+    "currency words and local marks price-parser does not know (원, ש״ח, บาท, euro, dollars...)",
+)
 
 _CURRENT_ALIASES = {"RUR": "RUB"}
 """Withdrawn codes still used for the same currency."""
 _PLAIN_NUMBER = re.compile(r"^\s*\d{1,12}(?:\.\d{1,4})?\s*$")
 _MAX_PRICE = Decimal("1e10")
 _CJK_MARK = re.compile(r"[元円圓￥]")
+_APOSTROPHE = re.compile(r"(?<=\d)['’ʼ`´](?=\d{3}(?!\d))")
+CURRENCY_WORD = re.compile(
+    r"원|ש[\"״]?ח|₪|บาท|(?<!\w)(?:euros?|dollars?|yen|yuan|rmb|nis|złotych|zlotych|korun|"
+    r"forint|rubles?|рублей|рубля|рубль|shekels?|lira)(?!\w)|人民币|人民幣",
+    re.IGNORECASE,
+)
+"""Currency words and marks price-parser leaves unread (`12,900원`, `149 ש״ח`, `12,50 Euro`)."""
 
 _SYMBOLS: dict[str, str] = {
     "€": "EUR",
@@ -37,6 +54,29 @@ _SYMBOLS: dict[str, str] = {
     "₺": "TRY",
     "tl": "TRY",
     "₩": "KRW",
+    "원": "KRW",
+    'ש"ח': "ILS",
+    "ש״ח": "ILS",
+    "שח": "ILS",
+    "nis": "ILS",
+    "shekel": "ILS",
+    "shekels": "ILS",
+    "บาท": "THB",
+    "yen": "JPY",
+    "yuan": "CNY",
+    "rmb": "CNY",
+    "人民币": "CNY",
+    "人民幣": "CNY",
+    "złotych": "PLN",
+    "zlotych": "PLN",
+    "korun": "CZK",
+    "forint": "HUF",
+    "lira": "TRY",
+    "rubles": "RUB",
+    "ruble": "RUB",
+    "рублей": "RUB",
+    "рубля": "RUB",
+    "рубль": "RUB",
     "₪": "ILS",
     "₫": "VND",
     "฿": "THB",
@@ -140,10 +180,14 @@ def _bounded(amount: Decimal | None) -> Decimal | None:
 def parse_price_text(text: str) -> tuple[Decimal | None, str | None]:
     """Amount and raw currency mark of a displayed price (`"£1,299.00"` -> 1299.00, "£";
     `"294 元"` -> 294, "元")."""
+    if rules.on(APOSTROPHES):
+        text = _APOSTROPHE.sub("", text)
     price = Price.fromstring(text)
     mark = price.currency
     if mark is None and (cjk := _CJK_MARK.search(text)):
         mark = cjk.group(0)
+    if mark is None and rules.on(CURRENCY_WORDS) and (word := CURRENCY_WORD.search(text)):
+        mark = word.group(0)
     return _bounded(price.amount), mark
 
 
@@ -162,7 +206,7 @@ def _currency_mark(value: object, url: str | None) -> str | None:
     if not isinstance(value, str):
         return None
     mark = value.strip()
-    if re.fullmatch(r"[A-Za-z]{3}", mark) and mark.lower() not in {"lei", "rub", "руб"}:
+    if re.fullmatch(r"[A-Za-z]{3}", mark) and mark.lower() not in {"lei", "руб", "nis"}:
         return "EUR" if mark.lower() == "eur" else mark.upper()
     low = mark.lower().rstrip(":")
     tld = _tld(url)
@@ -174,7 +218,7 @@ def _currency_mark(value: object, url: str | None) -> str | None:
         return "EUR"
     if low in _SYMBOLS:
         return _SYMBOLS[low]
-    if "$" in low:
+    if "$" in low or low in {"dollar", "dollars"}:
         return _DOLLAR_BY_TLD.get(tld, "USD")
     if low in {"kr", "kr.", ":-"}:
         return _KRONA_BY_TLD.get(tld)
@@ -184,10 +228,8 @@ def _currency_mark(value: object, url: str | None) -> str | None:
 
 
 def availability(value: object) -> Availability | None:
-    """schema.org availability name of a URL, name or common flag (`in_stock`, `true`)."""
-    if isinstance(value, bool):
-        value = str(value).lower()
-    if not isinstance(value, str) or not value.strip():
-        return None
-    key = value.strip().rstrip("/").rsplit("/", 1)[-1].lower().replace(" ", "").replace("-", "")
-    return _AVAILABILITY.get(key)
+    """schema.org availability name of a URL, name or common flag (`in_stock`, `true`): the one
+    normaliser every source shares, `ingest.core.availability`."""
+    from ingest.core.availability import availability as normalised
+
+    return normalised(value)

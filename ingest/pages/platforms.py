@@ -10,11 +10,14 @@ import json
 import re
 from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
 
+from ingest.core.text import clean_line
+from ingest.pages import rules
 from ingest.pages.candidate import Candidate
 from ingest.pages.dom import Page, text_content
 from ingest.pages.normalize import availability, currency_code, parse_amount, parse_price_text
-from ingest.prepare.clean import clean_line
+from ingest.pages.structured import SELECTED, query_pairs
 from schemas.models import Availability
 
 _MAGE_PATH = re.compile(r"(?<![\w-])mage/")
@@ -45,8 +48,7 @@ def _shopify(page: Page) -> Candidate | None:
             product = json.loads(match.group(1)).get("product") or {}
         except (ValueError, AttributeError):
             continue
-        variants = product.get("variants") or [{}]
-        variant = variants[0] if isinstance(variants[0], dict) else {}
+        variant = _variant(product.get("variants") or [{}], page.url)
         cents = parse_amount(variant.get("price"))
         return Candidate(
             source="shopify",
@@ -55,6 +57,16 @@ def _shopify(page: Page) -> Candidate | None:
             price=cents / Decimal(100) if cents is not None else None,
         )
     return Candidate(source="shopify")
+
+
+def _variant(variants: list[Any], url: str | None) -> dict[str, Any]:
+    """The variant the page's address selects (`?variant=<id>`, rule `selected-variant-price`),
+    else the first."""
+    chosen = variants[0]
+    if url and rules.on(SELECTED):
+        wanted = dict(query_pairs(url)).get("variant")
+        chosen = next((v for v in variants if isinstance(v, dict) and str(v.get("id")) == wanted), chosen)
+    return chosen if isinstance(chosen, dict) else {}
 
 
 def _magento(page: Page) -> Candidate | None:

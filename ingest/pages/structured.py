@@ -12,15 +12,20 @@ import re
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import extruct
 import jstyleson
 from extruct.utils import parse_xmldom_html
 from lxml import etree
 
+from ingest.core.text import clean_line, clean_text
+from ingest.pages import rules
+from ingest.pages.buybox import VARIANTS
 from ingest.pages.candidate import Candidate
 from ingest.pages.normalize import availability, currency_code, parse_amount
-from ingest.prepare.clean import clean_line, clean_text
+from ingest.pages.price_words import VAT
+from schemas.models import Availability
 
 log = logging.getLogger("freshindex.pages")
 
@@ -41,6 +46,13 @@ _SYNTAXES = ("microdata", "rdfa", "opengraph")
 """Syntaxes read through extruct (JSON-LD is read here, block by block)."""
 _JSONLD_SCRIPTS = etree.XPath('descendant-or-self::script[@type="application/ld+json"]')
 _COMMENT_LINE = re.compile(r"^\s*(//.*|<!--.*-->)")
+SELECTED = rules.rule(
+    "selected-variant-price",
+    "the price of the variant the page's address selects (?variant=, ?sku=), not the first offer's",
+)
+_ON_SALE = frozenset(
+    {Availability.IN_STOCK, Availability.LIMITED_AVAILABILITY, Availability.ONLINE_ONLY}
+)
 MAX_JSONLD_DEPTH = 64
 """Deepest JSON-LD block read (real product markup nests under 10 levels)."""
 
@@ -164,14 +176,47 @@ def _rdfa_node(node: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _offer(node: dict[str, Any]) -> dict[str, Any]:
-    """The offer that carries the price: the first priced one of `offers`, or the node itself."""
+def _offer(node: dict[str, Any], url: str | None) -> dict[str, Any]:
+    """The offer that carries the price: the one of the variant the page's address selects
+    (rule `selected-variant-price`), else the first priced one of `offers`, else the node."""
     offers = node.get("offers")
     items = [o for o in _walk(offers) if isinstance(o, dict)] if offers is not None else []
+    selected = _selected(items, url) if rules.on(SELECTED) else None
+    if selected is not None:
+        return selected
     for offer in items:
         if _offer_price(offer) is not None:
             return offer
     return items[0] if items else {}
+
+
+def _selected(offers: list[dict[str, Any]], url: str | None) -> dict[str, Any] | None:
+    """The priced offer whose address or sku the page's address names (`?variant=4242`,
+    `?sku=DL-1-RED`): the one with the most query parameters in common, when only one has the
+    most."""
+    wanted = query_pairs(url)
+    if not wanted:
+        return None
+    scored = []
+    for offer in offers:
+        if _offer_price(offer) is None:
+            continue
+        ids = {text_of(offer.get(k)) for k in ("sku", "gtin13", "gtin", "productID", "mpn")}
+        common = len(wanted & query_pairs(text_of(offer.get("url")))) + bool(
+            ids & {v for _, v in wanted}
+        )
+        scored.append((common, offer))
+    best = max((c for c, _ in scored), default=0)
+    top = [o for c, o in scored if c == best]
+    return top[0] if best > 0 and len(top) == 1 else None
+
+
+def query_pairs(url: str | None) -> set[tuple[str, str]]:
+    """The (name, value) pairs of an address's query; none for a malformed address."""
+    try:
+        return set(parse_qsl(urlsplit(url).query)) if url else set()
+    except ValueError:
+        return set()
 
 
 def _offer_prices(node: dict[str, Any]) -> tuple[Decimal, ...]:
@@ -191,10 +236,41 @@ def _offer_price(offer: dict[str, Any]) -> Any:
     for key in ("price", "lowPrice", "lowprice", "highPrice"):
         if parse_amount(text_of(offer.get(key))) is not None:
             return offer.get(key)
-    spec = first(offer.get("priceSpecification"))
+    spec = _specification(offer.get("priceSpecification"))
     if isinstance(spec, dict) and spec.get("price") is not None:
         return spec.get("price")
     return None
+
+
+def _specification(value: Any) -> Any:
+    """The price specification that gives the price: of several, the one with VAT included
+    (rule `vat-inclusive-price`), else the first."""
+    specs = value if isinstance(value, list) else [value]
+    if rules.on(VAT):
+        with_vat = [
+            s for s in specs if isinstance(s, dict) and str(s.get("valueAddedTaxIncluded")).lower() == "true"
+        ]
+        if with_vat and len(specs) > 1:
+            return with_vat[0]
+    return first(value)
+
+
+def _availability(node: dict[str, Any], offer: dict[str, Any]) -> Availability | None:
+    """The priced offer's availability; with several offers or variants (sizes, colours,
+    sellers), in stock when any of them is (rule `variant-any-in-stock`), else pre-order or
+    back-order when one is."""
+    own = availability(text_of(offer.get("availability")))
+    if own in _ON_SALE or not rules.on(VARIANTS):
+        return own
+    offers = [*_offer_nodes(node.get("offers"))]
+    variants = node.get("hasVariant")
+    for variant in variants if isinstance(variants, list) else [variants]:
+        if isinstance(variant, dict):
+            offers.extend(_offer_nodes(variant.get("offers")))
+    values = {availability(text_of(o.get("availability"))) for o in offers}
+    if values & _ON_SALE:
+        return Availability.IN_STOCK
+    return next((v for v in (Availability.PRE_ORDER, Availability.BACK_ORDER) if v in values), own)
 
 
 def _gtin(node: dict[str, Any]) -> str | None:
@@ -207,8 +283,8 @@ def _gtin(node: dict[str, Any]) -> str | None:
 
 def product_candidate(node: dict[str, Any], source: str, url: str | None) -> Candidate:
     """A schema.org Product (or Offer) node as a candidate."""
-    offer = _offer(node) or (node if "offer" in " ".join(_types(node)) else {})
-    spec = first(offer.get("priceSpecification"))
+    offer = _offer(node, url) or (node if "offer" in " ".join(_types(node)) else {})
+    spec = _specification(offer.get("priceSpecification"))
     spec = spec if isinstance(spec, dict) else {}
     raw_currency = text_of(offer.get("priceCurrency")) or text_of(spec.get("priceCurrency"))
     description = first(node.get("description"))
@@ -220,7 +296,7 @@ def product_candidate(node: dict[str, Any], source: str, url: str | None) -> Can
         category=_category(node.get("category")),
         price=parse_amount(text_of(_offer_price(offer))),
         currency=currency_code(raw_currency, url),
-        availability=availability(text_of(offer.get("availability"))),
+        availability=_availability(node, offer),
         sku=text_of(node.get("sku")) or text_of(offer.get("sku")) or text_of(node.get("productID")),
         gtin=_gtin(node) or _gtin(offer),
         mpn=text_of(node.get("mpn")) or text_of(offer.get("mpn")),

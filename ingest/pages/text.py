@@ -9,8 +9,8 @@ from typing import Any
 
 import lxml.html
 
+from ingest.core.text import clean_line, clean_text
 from ingest.pages.dom import INVISIBLE, Page, attrs_of, text_content
-from ingest.prepare.clean import clean_line, clean_text
 
 _CHROME_TAGS = (*INVISIBLE, "nav", "footer", "header", "aside", "form", "button", "select")
 _CHROME_ATTR = re.compile(r"cookie|consent|gdpr|banner|newsletter|modal|popup|breadcrumb|menu")
