@@ -11,7 +11,6 @@ from contextlib import contextmanager
 import ingest.core.text
 import ingest.prepare.chain
 import ingest.prepare.chunk
-import ingest.prepare.clean
 import ingest.prepare.quality
 import ingest.prepare.semantic
 import ingest.prepare.tokenizer
@@ -26,7 +25,6 @@ CHUNK_DECIDERS = (
     ingest.core.text,
     ingest.prepare.chain,
     ingest.prepare.chunk,
-    ingest.prepare.clean,
     ingest.prepare.quality,
     ingest.prepare.semantic,
     ingest.prepare.tokenizer,
