@@ -11,8 +11,8 @@ export FRESHINDEX_CACHE ?= $(HOME)/.cache/freshindex
 PRODUCTION := FRESHINDEX_STACK=kafka+weaviate FRESHINDEX_HOME=$(CURDIR)/.freshindex-production
 
 .PHONY: install production-deps run run-production test unit integration lint bench \
-	bench-production bench-prepare bench-search chaos probes schemas clean down \
-	system-deps status-screenshot monitoring-check
+	bench-production bench-prepare bench-onnx bench-search chaos probes schemas clean down \
+	system-deps status-screenshot monitoring-check eval-dedup eval-extraction
 
 install: $(STAMP)
 
@@ -69,13 +69,33 @@ bench: install
 bench-production: production-deps
 	HF_HUB_OFFLINE=1 FRESHINDEX_STACK=kafka+weaviate $(BIN)/python -m tests.benchmarks.bench_pipeline
 
+# Chunking throughput (BENCH_PRODUCTS, 600) and dedup at BENCH_DEDUP_RECORDS (100,000) records:
+# the last JSON line's dedup_bytes_per_record (Python heap) and dedup_records_per_s (state file).
 bench-prepare: install
 	HF_HUB_OFFLINE=1 $(BIN)/python -m tests.benchmarks.bench_prepare
+
+# The GPU model path on this CPU (README "GPU model path"): the ONNX export run by ONNX Runtime vs
+# sentence-transformers (the python backend's model), chunks/s on the sample catalog's chunks at
+# batch 16 and 64, the tokenizer's share, min cosine; the last line is one JSON object.
+bench-onnx: install
+	HF_HUB_OFFLINE=1 $(BIN)/python -m tests.benchmarks.bench_onnx
+
+# Deduplication's precision/recall on the labelled pairs of tests/unit/dedup/: dev, 5-fold
+# cross-validated (threshold and guard rules chosen on the training folds), the set-aside
+# split, per case and per rule (README "Deduplication"); the last line is one JSON object.
+eval-dedup: install
+	$(BIN)/python -m tests.benchmarks.eval_dedup_cv
 
 # Search latency/throughput on a 20,000-product index (BENCH_SEARCH_PRODUCTS); the index is
 # built once per size into $(FRESHINDEX_CACHE)/bench-search (~15 minutes on 2 cores), then reused.
 bench-search: install
 	HF_HUB_OFFLINE=1 $(BIN)/python -m tests.benchmarks.bench_search
+
+# Product-page extraction on the dev pages (../shared/data/product-pages): F1 with every rule on
+# and 5-fold cross-validated F1, each rule of ingest/pages/rules.py scored on the held-out folds
+# with and without it (about 6 minutes on 2 cores; skips when the pages are absent).
+eval-extraction: install
+	$(BIN)/python -m tests.benchmarks.eval_extraction_cv
 
 # Every hostile input of the regression corpora through the real CLI, one process each.
 probes: install
