@@ -5,14 +5,20 @@ Not a test: it prints figures, and its last line is one JSON object. No services
   (a) chunking the synthetic catalog: greedy sentence packing (baseline) vs semantic breakpoints,
       with an empty sentence cache (a new catalog) and a warm one (a re-publish), products/s;
   (b) dedup: `Deduplicator.check` per record against a growing state of distinct products
-      (in-memory sqlite and a state file), records/s at each size, and the Python heap the state
-      holds per record (tracemalloc), extrapolated to the 5-million-record catalog.
+      (in-memory sqlite and a state file), records/s at each size; then, with a state file, the
+      Python heap the deduplicator holds per record after the last check (tracemalloc; the band
+      tables and signatures live in sqlite, whose page cache is bounded and not Python heap) and
+      the process's resident memory growth per record, extrapolated to the 5-million-record
+      catalog. The last line's `dedup_bytes_per_record` (heap) and `dedup_records_per_s` (with a
+      state file, the last 1,000 checks) are at BENCH_DEDUP_RECORDS records.
 
-Size: BENCH_PRODUCTS (default 600 products for (a)), BENCH_DEDUP_RECORDS (default 20,000).
+Size: BENCH_PRODUCTS (default 600 products for (a)), BENCH_DEDUP_RECORDS (default 100,000:
+about 10 minutes for (b) on 2 free cores).
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import random
@@ -68,21 +74,65 @@ def dedup_rates(
     return rates
 
 
-def heap_per_record(records: list[ProductRecord]) -> float:
+def heap_per_record(path: str, records: list[ProductRecord]) -> tuple[float, float]:
+    """(Python heap held, its peak) per record by a deduplicator with a state file at `path`,
+    open, after checking `records` (tracemalloc, from before it was opened)."""
+    gc.collect()
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
-    dedup = Deduplicator(":memory:")
-    for record in records:
-        dedup.check(record)
-    held = tracemalloc.get_traced_memory()[0] - before
+    with Deduplicator(path) as dedup:
+        for record in records:
+            dedup.check(record)
+        gc.collect()
+        held, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    dedup.close()
-    return held / len(records)
+    return (held - before) / len(records), (peak - before) / len(records)
+
+
+def resident_bytes() -> int:
+    """The process's resident set size (Linux), 0 where /proc is missing."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except OSError:
+        return 0
+    return pages * os.sysconf("SC_PAGE_SIZE")
+
+
+def dedup_figures(dedup_n: int) -> dict[str, object]:
+    """Part (b): prints its figures, returns them for the JSON line."""
+    rng = random.Random(7)
+    distinct = [distinct_record(i, rng) for i in range(dedup_n)]
+    checkpoints = sorted({1000, dedup_n // 2 // 1000 * 1000, dedup_n // 1000 * 1000} - {0})
+    with tempfile.TemporaryDirectory() as tmp:
+        rss_before = resident_bytes()
+        on_disk = dedup_rates(str(Path(tmp) / "rates.sqlite3"), distinct, checkpoints)
+        rss_per_record = (resident_bytes() - rss_before) / dedup_n
+        heap, peak = heap_per_record(str(Path(tmp) / "heap.sqlite3"), distinct)
+    memory = dedup_rates(":memory:", distinct, checkpoints)
+    say(f"(b) dedup of {dedup_n} distinct products (records/s at state size):")
+    for n in checkpoints:
+        say(
+            f"    {n:>7} records: {memory[n]:.0f}/s in memory, {on_disk[n]:.0f}/s with a state file"
+        )
+    say(
+        f"    Python heap held with a state file: {heap:.0f} bytes/record (peak {peak:.0f}) "
+        f"= {heap * 5e6 / 2**30:.2f} GiB for 5 M records; resident memory growth "
+        f"{rss_per_record:.0f} bytes/record"
+    )
+    return {
+        "dedup_records": dedup_n,
+        "dedup_per_s_memory": {str(k): round(v) for k, v in memory.items()},
+        "dedup_per_s_file": {str(k): round(v) for k, v in on_disk.items()},
+        "dedup_peak_bytes_per_record": round(peak),
+        "dedup_rss_bytes_per_record": round(rss_per_record),
+        "dedup_bytes_per_record": round(heap),
+        "dedup_records_per_s": round(on_disk[checkpoints[-1]]),
+    }
 
 
 def main() -> int:
     products = int(os.environ.get("BENCH_PRODUCTS", "600"))
-    dedup_n = int(os.environ.get("BENCH_DEDUP_RECORDS", "20000"))
+    dedup_n = int(os.environ.get("BENCH_DEDUP_RECORDS", "100000"))
     records = [to_record(r, "bench") for r in synthetic_catalog(products, generation="p", seed=3)]
     tokens = TokenCounter.from_file()
 
@@ -103,22 +153,6 @@ def main() -> int:
         f"({warm_rate / greedy_rate:.2f} of greedy)"
     )
 
-    rng = random.Random(7)
-    distinct = [distinct_record(i, rng) for i in range(dedup_n)]
-    checkpoints = sorted({1000, dedup_n // 2 // 1000 * 1000, dedup_n // 1000 * 1000} - {0})
-    memory = dedup_rates(":memory:", distinct, checkpoints)
-    with tempfile.TemporaryDirectory() as tmp:
-        on_disk = dedup_rates(str(Path(tmp) / "dedup.sqlite3"), distinct, checkpoints)
-    per_record = heap_per_record(distinct[: min(dedup_n, 10_000)])
-    say(f"(b) dedup of {dedup_n} distinct products (records/s at state size):")
-    for n in checkpoints:
-        say(
-            f"    {n:>7} records: {memory[n]:.0f}/s in memory, {on_disk[n]:.0f}/s with a state file"
-        )
-    say(
-        f"    Python heap held by the LSH index: {per_record:.0f} bytes/record "
-        f"= {per_record * 5e6 / 2**30:.1f} GiB for 5 M records"
-    )
     result = {
         "products": products,
         "greedy_products_per_s": round(greedy_rate, 1),
@@ -127,11 +161,7 @@ def main() -> int:
         "semantic_warm_over_greedy": round(warm_rate / greedy_rate, 3),
         "greedy_chunks": greedy_chunks,
         "semantic_chunks": semantic_chunks,
-        "dedup_records": dedup_n,
-        "dedup_per_s_memory": {str(k): round(v) for k, v in memory.items()},
-        "dedup_per_s_file": {str(k): round(v) for k, v in on_disk.items()},
-        "dedup_heap_bytes_per_record": round(per_record),
-    }
+    } | dedup_figures(dedup_n)
     print(json.dumps(result), flush=True)
     return 0
 
