@@ -152,7 +152,7 @@ def timed_publish(settings: Settings, feed: Path) -> tuple[int, float]:
     started = time.perf_counter()
     with KafkaSink(settings) as sink, unchanged_gate(settings) as gate:
         summary = publish_feed(feed, sink, chunker_for(settings), gate=gate)
-    wait_until_caught_up(settings, timeout_s=3600, poll_s=0.05)
+    wait_until_caught_up(settings, timeout_s=3600, poll_s=0.25)
     return summary.chunks + summary.unchanged_chunks, time.perf_counter() - started
 
 

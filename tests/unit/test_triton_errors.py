@@ -185,7 +185,13 @@ def embed(
     server: FakeServer, monkeypatch: pytest.MonkeyPatch, texts: list[str], **settings: Any
 ) -> np.ndarray:
     monkeypatch.setattr(triton, "InferenceServerClient", server.connect)
-    values = {"embedding_dim": 8, "embed_request_rows": 4, "embed_max_retries": 3, **settings}
+    values = {
+        "embedding_dim": 8,
+        "embed_request_rows": 4,
+        "embed_spread": 1,  # one request per batch of up to 4 rows: the retry arithmetic below
+        "embed_max_retries": 3,
+        **settings,
+    }
 
     async def run() -> np.ndarray:
         embedder = TritonEmbedder(Settings(_env_file=None, **values))  # type: ignore[call-arg]
@@ -266,3 +272,25 @@ def test_a_failed_request_cancels_the_others_of_the_batch(monkeypatch: pytest.Mo
 
     assert asyncio.run(run()) == set(), "no request of the failed batch runs on in the background"
     assert server.calls <= 2, "at most the request the gate admitted meanwhile was sent"
+
+
+@pytest.mark.parametrize(
+    ("rows", "sizes"),
+    [
+        (1, [1]),
+        (3, [2, 1]),
+        (16, [8, 8]),  # one request would leave the second model instance idle
+        (22, [11, 11]),  # not 16 + 6: the slower request decides the batch's time
+        (33, [9, 8, 8, 8]),  # whole rounds over the two instances
+        (64, [16, 16, 16, 16]),
+    ],
+)
+def test_a_batch_is_cut_into_even_requests_over_every_instance(rows: int, sizes: list[int]) -> None:
+    from workers.embedding.triton import request_parts
+
+    texts = [f"t{i}" for i in range(rows)]
+    parts = request_parts(texts, 16, 2)
+    assert [len(p) for p in parts] == sizes
+    assert [t for p in parts for t in p] == texts  # order kept
+    assert request_parts([], 16, 2) == []
+    assert len(request_parts(texts, 16, 1)) == -(-rows // 16)  # spread 1: only the row cap
