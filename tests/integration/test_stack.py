@@ -184,7 +184,7 @@ def test_triton_concurrent_requests_split_back_correctly(
 
 
 def test_triton_rejects_request_over_max_batch_size(stack: StackInfo) -> None:
-    """max_batch_size is 16: Triton refuses a 70-row request itself (clients must split)."""
+    """max_batch_size is 32: Triton refuses a 70-row request itself (clients must split)."""
     from tritonclient.utils import InferenceServerException
 
     with pytest.raises(InferenceServerException, match="batch"):
