@@ -86,10 +86,9 @@ class Settings(BaseSettings):
     version the live index records (the index knows its model); a new index gets the highest
     version Triton serves. Set: a worker or `serve` refuses an index filled by another."""
     model_repository: Path = Field(
-        default_factory=lambda: Path(__file__).resolve().parent.parent
-        / "infra"
-        / "triton"
-        / "model_repository"
+        default_factory=lambda: (
+            Path(__file__).resolve().parent.parent / "infra" / "triton" / "model_repository"
+        )
     )
     """`FRESHINDEX_MODEL_REPOSITORY`: Triton's model repository as this process can read it
     (`<model>/<version>/fingerprint.json` identifies each version); default: the bundled one."""
@@ -130,13 +129,13 @@ class Settings(BaseSettings):
 
     # worker
     batch_size: int = Field(default=2048, ge=1, le=10_000)
-    """Most chunks taken from the stream per batch. Batches only fill up under backlog, where big
-    ones keep Triton busiest (rows are length-sorted across the batch); a kill -9 replays at most
-    one batch."""
-    batch_within_s: float = Field(default=0.5, gt=0, le=60)
-    """Longest wait to fill a batch, in seconds (faust's `take(within=)`). 0.1 halved freshness
-    at 25-50 % load in `make bench` but also the first-pass throughput (batches under backlog
-    fill only at faust's event rate, so they stay small and Triton idles between them)."""
+    """Most chunks per batch. Batches follow the load (`workers.batching`): they reach this size
+    only under backlog, where big ones keep Triton busiest (rows are length-sorted across the
+    batch); a kill -9 replays at most two batches (the one being indexed and the next, held)."""
+    batch_within_s: float = Field(default=0.05, ge=0, le=60)
+    """Longest a batch waits for more messages when fewer than `batch_size` have arrived, in
+    seconds (a linger: under backlog batches are full at once and never wait). Small values
+    keep a thin stream's freshness near the model's own latency; see README "Benchmark"."""
     skip_unchanged: bool = True
     """Skip embedding for chunks whose content hash is already in the index."""
     metrics_port: int = Field(default=9108, ge=0, le=65535)

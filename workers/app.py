@@ -34,6 +34,7 @@ from schemas.redact import install_log_redaction, redact_letter, register_settin
 from schemas.settings import Settings, home_dir
 from workers import metrics
 from workers.batch import RawMessage, dead_letter, key_of
+from workers.batching import adaptive_take
 from workers.embedding.base import Embedder
 from workers.errors import EmbeddingError, Terminal, Transient
 from workers.index.base import VectorIndex
@@ -288,8 +289,9 @@ def create_app(settings: Settings, shutdown: Shutdown | None = None) -> faust.Ap
 
     @app.agent(topic, name="index-chunks")
     async def index_chunks(stream: faust.StreamT) -> None:
-        # noack_take: faust-streaming's take() that leaves acking to us (missing from its StreamT stub)
-        batches = stream.noack_take(settings.batch_size, within=settings.batch_within_s)  # type: ignore[attr-defined]
+        # batches that follow the load (workers.batching): a few messages on a thin stream,
+        # full ones under backlog; acknowledged below once their batch is done
+        batches = adaptive_take(stream, settings.batch_size, settings.batch_within_s)
         async for events in batches:
             messages = [_raw(e) for e in events]
             # how long the batch's oldest message waited for this batch (since its producer sent it)

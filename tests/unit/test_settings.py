@@ -45,7 +45,7 @@ def test_unprefixed_variables_are_ignored(clean_env: pytest.MonkeyPatch) -> None
         ("FRESHINDEX_BATCH_SIZE", "0"),
         ("FRESHINDEX_BATCH_SIZE", "10001"),
         ("FRESHINDEX_BATCH_SIZE", "many"),
-        ("FRESHINDEX_BATCH_WITHIN_S", "0"),
+        ("FRESHINDEX_BATCH_WITHIN_S", "-0.1"),
         ("FRESHINDEX_EMBEDDING_DIM", "0"),
         ("FRESHINDEX_EMBED_CONCURRENCY", "65"),
         ("FRESHINDEX_METRICS_PORT", "65536"),
