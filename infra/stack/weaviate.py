@@ -114,16 +114,22 @@ def _launch(home: Path, ports: Ports) -> Launch:
 
 def _allocate_ports() -> Ports:
     """Weaviate's cluster layer reaches a node's data port at gossip+1 and its Raft RPC port at
-    raft+1 whatever the variables say (a single node fails its Raft election otherwise)."""
-    gossip, raft = free_port_pair(), free_port_pair()
-    return {
-        "http": free_port(),
-        "grpc": free_port(),
-        "gossip": gossip,
-        "data": gossip + 1,
-        "raft": raft,
-        "raft_rpc": raft + 1,
-    }
+    raft+1 whatever the variables say (a single node fails its Raft election otherwise). Each
+    port is free when asked for but not held, so two asks can get the same one: drawn again
+    until all six differ (it happened: "bind: address already in use", HTTP = Raft)."""
+    for _ in range(100):
+        gossip, raft = free_port_pair(), free_port_pair()
+        ports = {
+            "http": free_port(),
+            "grpc": free_port(),
+            "gossip": gossip,
+            "data": gossip + 1,
+            "raft": raft,
+            "raft_rpc": raft + 1,
+        }
+        if len(set(ports.values())) == len(ports):
+            return ports
+    raise StackError("Weaviate: no six distinct free loopback ports after 100 draws")
 
 
 def spec() -> ServiceSpec:

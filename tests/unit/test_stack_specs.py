@@ -56,6 +56,19 @@ def test_weaviate_env_keeps_everything_on_loopback_and_off_telemetry(tmp_path: P
     assert not any(key.startswith(("AWS_", "GOOGLE_", "AZURE_")) for key in env)
 
 
+def test_weaviate_ports_are_drawn_again_until_all_six_differ(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the first draw gives HTTP the Raft port (free when asked, not held), the second is clean
+    pairs = iter([40000, 40010, 41000, 41010])
+    singles = iter([40010, 40020, 41020, 41030])
+    monkeypatch.setattr(weaviate, "free_port_pair", lambda: next(pairs))
+    monkeypatch.setattr(weaviate, "free_port", lambda: next(singles))
+    ports = weaviate._allocate_ports()
+    assert len(set(ports.values())) == 6
+    assert ports["gossip"] == 41000 and ports["http"] == 41020
+
+
 def test_weaviate_without_binary_names_the_make_target(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
