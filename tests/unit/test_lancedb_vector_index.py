@@ -41,3 +41,23 @@ def test_maintain_indexes_vectors_exactly_once_the_table_is_large(
     index.maintain()  # folds it in; the index is not rebuilt
     assert vector_indices(index) == ["IvfFlat"]
     assert index.nearest(probe, k=1, filters=[])[0].product_id == "LATE"
+
+
+def test_maintain_indexes_ids_and_product_ids_and_lookups_still_see_later_rows(
+    tmp_path: Path,
+) -> None:
+    index = LanceIndex(str(tmp_path / "lance"), "chunks", DIM)
+    index.upsert([row(chunk(f"P{i:02d}", c, 2)) for i in range(20) for c in range(2)])
+    index.maintain()
+    scalar = {tuple(i.columns): i.index_type for i in index._table.list_indices()}
+    assert scalar[("id",)] == scalar[("product_id",)] == "BTree"
+
+    late = row(chunk("LATE", 0, 1))
+    index.upsert([late])  # after the index: found before the next maintain folds it in
+    found = index.lookup([late.chunk.chunk_id, chunk("P03", 1, 2).chunk_id, "missing"])
+    assert set(found) == {late.chunk.chunk_id, chunk("P03", 1, 2).chunk_id}
+    assert index.delete_stale({("P03", ""): 1}, {}) == 1  # P03 now has one chunk
+    index.maintain()
+    assert set(index.lookup([chunk("P03", 1, 2).chunk_id, late.chunk.chunk_id])) == {
+        late.chunk.chunk_id
+    }

@@ -52,6 +52,10 @@ MODEL_KEY = "freshindex:model"
 """Metadata key of the vector column holding the identity of the model that filled it."""
 VECTOR_INDEX_MIN_ROWS = 2_000
 """From this many rows `maintain` gives the vector column an index (below, a scan is fast)."""
+SCALAR_INDEXED = ("id", "product_id")
+"""Columns `maintain` gives a BTREE index: without one, the worker's change check (`id IN`), the
+stale delete and product reads (`product_id =`) scan the table, and slow with its size
+(`make bench-scale`, 1M chunks: a 2,048-id change check 0.74 s, a stale delete 4.7 s)."""
 _BACKFILL_ROWS = 10_000
 """Rows per write when an older table gains `search_text`."""
 _PRODUCT_ROWS = 100_000
@@ -466,7 +470,8 @@ class LanceIndex(VectorIndex):
     @_guarded("maintenance")
     def maintain(self) -> None:
         """Compact small files, fold new rows into the indices, drop versions older than 10 min;
-        index the vectors once the table has `VECTOR_INDEX_MIN_ROWS` rows.
+        index the vectors once the table has `VECTOR_INDEX_MIN_ROWS` rows, and the columns every
+        change check, stale delete and product read filters on (`SCALAR_INDEXED`) at once.
 
         The vector index is IVF_FLAT with one partition: the same exact nearest neighbours as
         a scan without an index, about 13x faster (46,000 chunks: 8 ms against 105 ms here),
@@ -475,7 +480,11 @@ class LanceIndex(VectorIndex):
         index, with partitions or HNSW, is what millions of rows need: Weaviate's HNSW.)"""
         self._table.optimize(cleanup_older_than=timedelta(minutes=10))
         indexed = {tuple(i.columns) for i in self._table.list_indices() if i.index_type != "FTS"}
-        if ("vector",) not in indexed and self._table.count_rows() >= VECTOR_INDEX_MIN_ROWS:
+        rows = self._table.count_rows()
+        for column in SCALAR_INDEXED:
+            if (column,) not in indexed and rows:
+                self._table.create_scalar_index(column, index_type="BTREE")
+        if ("vector",) not in indexed and rows >= VECTOR_INDEX_MIN_ROWS:
             config = IvfFlat(distance_type="cosine", num_partitions=1)
             self._table.create_index("vector", config=config, replace=True)
 
