@@ -65,7 +65,9 @@ def _variant(variants: list[Any], url: str | None) -> dict[str, Any]:
     chosen = variants[0]
     if url and rules.on(SELECTED):
         wanted = dict(query_pairs(url)).get("variant")
-        chosen = next((v for v in variants if isinstance(v, dict) and str(v.get("id")) == wanted), chosen)
+        chosen = next(
+            (v for v in variants if isinstance(v, dict) and str(v.get("id")) == wanted), chosen
+        )
     return chosen if isinstance(chosen, dict) else {}
 
 

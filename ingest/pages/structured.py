@@ -248,7 +248,9 @@ def _specification(value: Any) -> Any:
     specs = value if isinstance(value, list) else [value]
     if rules.on(VAT):
         with_vat = [
-            s for s in specs if isinstance(s, dict) and str(s.get("valueAddedTaxIncluded")).lower() == "true"
+            s
+            for s in specs
+            if isinstance(s, dict) and str(s.get("valueAddedTaxIncluded")).lower() == "true"
         ]
         if with_vat and len(specs) > 1:
             return with_vat[0]
