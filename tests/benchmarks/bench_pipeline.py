@@ -207,14 +207,20 @@ def main() -> int:
             work / "catalog.jsonl", synthetic_catalog(products, generation="a", seed=1)
         )
         chunker = chunker_for(settings)
-        texts = [
-            c.text
+        chunks_made = [
+            c
             for item in read_feed(catalog)
             if isinstance(item, Accepted)
             for c in chunker.chunk(item.record, datetime.now(UTC))
         ]
+        texts = [c.text for c in chunks_made]
         tokens = statistics.mean(chunker.tokens.count_many(texts))
-        say(f"catalog: {products} products, {len(texts)} chunks, mean {tokens:.0f} tokens/chunk")
+        # what one chunk costs the broker (the message value as published, before compression)
+        message_bytes = statistics.mean(len(c.model_dump_json().encode()) for c in chunks_made)
+        say(
+            f"catalog: {products} products, {len(texts)} chunks, mean {tokens:.0f} tokens/chunk,"
+            f" {message_bytes:.0f} bytes/chunk message"
+        )
 
         ceiling, best_batch = in_process_rows_per_s(texts)
         say(
@@ -286,6 +292,7 @@ def main() -> int:
             "stack": chosen,
             "products": products,
             "chunks": chunks,
+            "chunk_message_bytes": round(message_bytes),
             "inprocess_chunks_per_s": round(ceiling, 2),
             "e2e_chunks_per_s": round(e2e, 2),
             "e2e_over_inprocess": round(e2e / ceiling, 3),
